@@ -1,0 +1,143 @@
+"""Supervised fine-tuning of a Qwen3-VL model on chest X-ray instructions (RadVLM stage 1, and the cold-start SFT).
+
+Usage:
+    # the tiny CPU demo
+    python scripts/sft.py recipes/demo/sft.yaml
+    # RadVLM on Qwen3-VL-8B-Instruct, one node of 8 GPUs
+    accelerate launch --config_file recipes/accelerate_configs/zero3.yaml scripts/sft.py recipes/radvlm/sft.yaml
+    # any field can be overridden: --learning_rate 2e-5 --output_dir data/my-run
+"""
+
+import logging
+import sys
+from pathlib import Path
+
+import datasets
+import transformers
+from transformers import set_seed
+from transformers.trainer_utils import get_last_checkpoint
+from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
+
+from radvlm_grpo.cards import CardInfo, write_model_card
+from radvlm_grpo.configs import SFTScriptArguments, parse_recipe
+from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
+from radvlm_grpo.data.schema import check_columns
+from radvlm_grpo.hub import push_folder
+from radvlm_grpo.model_utils import get_model, get_processor
+
+logger = logging.getLogger(__name__)
+
+
+def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig, recipe) -> None:
+    set_seed(training_args.seed)
+    if training_args.push_to_hub and training_args.hub_private_repo is None:
+        training_args.hub_private_repo = True  # credentialed training data: private unless the recipe says otherwise
+
+    ###############
+    # Setup logging
+    ###############
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    datasets.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    logger.info(f"Model parameters {model_args}")
+    logger.info(f"Script parameters {script_args}")
+
+    #####################################
+    # Resume from the last checkpoint
+    #####################################
+    output_dir = Path(training_args.output_dir)
+    last_checkpoint = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
+    resume_from = training_args.resume_from_checkpoint or last_checkpoint
+    if resume_from:
+        logger.info(f"Resuming training from {resume_from}")
+
+    ##########
+    # Dataset
+    ##########
+    dataset = load_recipe_dataset(script_args.dataset_name, script_args.dataset_config)
+    train_split, test_split = script_args.dataset_train_split, script_args.dataset_test_split
+    check_columns(dataset[train_split].column_names, "sft", source=f"{script_args.dataset_name}[{train_split}]")
+    dataset = select_tasks(dataset, script_args.tasks)
+    train_dataset = dataset[train_split]
+    if script_args.max_train_samples:
+        train_dataset = train_dataset.select(range(min(script_args.max_train_samples, len(train_dataset))))
+    eval_dataset = None
+    if training_args.eval_strategy != "no":
+        eval_dataset = dataset[test_split]
+        if script_args.max_eval_samples:
+            eval_dataset = eval_dataset.select(range(min(script_args.max_eval_samples, len(eval_dataset))))
+
+    ######################
+    # Model and processor
+    ######################
+    processor = get_processor(model_args, script_args.image_min_pixels, script_args.image_max_pixels)
+    model = get_model(model_args)
+
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+    )
+
+    ###############
+    # Training loop
+    ###############
+    train_result = trainer.train(resume_from_checkpoint=resume_from)
+    metrics = train_result.metrics
+    metrics["train_samples"] = len(train_dataset)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+
+    ##################################
+    # Save model, processor and card
+    ##################################
+    trainer.save_model(training_args.output_dir)
+    if trainer.accelerator.is_main_process:
+        processor.save_pretrained(training_args.output_dir)
+        final_loss = next((log["loss"] for log in reversed(trainer.state.log_history) if "loss" in log), None)
+        card_metrics = {"train_loss": metrics.get("train_loss"), "final_logged_loss": final_loss}
+        write_model_card(
+            training_args.output_dir,
+            CardInfo(
+                model_id=training_args.hub_model_id or training_args.output_dir,
+                stage="sft",
+                base_model=model_args.model_name_or_path,
+                datasets=[script_args.dataset_name],
+                metrics={k: v for k, v in card_metrics.items() if v is not None},
+                recipe_path=recipe.path,
+                recipe_text=recipe.text,
+                overrides=recipe.overrides,
+                is_demo="demo" in (recipe.path or ""),
+            ),
+        )
+        logger.info(f"Model, processor and card saved to {training_args.output_dir}")
+
+    if training_args.eval_strategy != "no":
+        metrics = trainer.evaluate()
+        metrics["eval_samples"] = len(eval_dataset)
+        trainer.log_metrics("eval", metrics)
+        trainer.save_metrics("eval", metrics)
+
+    if training_args.push_to_hub and trainer.accelerator.is_main_process:
+        url = push_folder(
+            training_args.output_dir,
+            training_args.hub_model_id,
+            private=training_args.hub_private_repo,
+            revision=training_args.hub_revision,
+        )
+        logger.info(f"Pushed to {url}")
+
+
+if __name__ == "__main__":
+    *parsed, recipe = parse_recipe((SFTScriptArguments, SFTConfig, ModelConfig))
+    main(*parsed, recipe)

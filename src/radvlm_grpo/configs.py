@@ -1,0 +1,92 @@
+"""Recipe dataclasses and the recipe parser shared by every script.
+
+A recipe is one flat YAML mixing the fields of the script's dataclass, TRL's trainer config and TRL's ``ModelConfig``,
+as in open-r1. ``parse_recipe`` adds what ``TrlParser`` lacks: a positional YAML path
+(``accelerate launch scripts/sft.py recipes/demo/sft.yaml``) and a record of the recipe text for the model card.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trl
+
+from radvlm_grpo.data.schema import ALL_TASKS
+
+
+@dataclass
+class ScriptArguments(trl.ScriptArguments):
+    """Data arguments shared by the SFT and GRPO scripts.
+
+    Args:
+        tasks: Keep only rows whose ``task`` column is one of these (all rows when empty).
+        image_min_pixels: Lower bound on an image's pixel count after the processor's resize.
+        image_max_pixels: Upper bound on an image's pixel count (RadVLM-GRPO: 262,144 in SFT, 451,584 in RL).
+        max_train_samples: Use only the first N training rows (quick runs and debugging).
+        max_eval_samples: Use only the first N evaluation rows.
+    """
+
+    tasks: list[str] = field(
+        default_factory=list,
+        metadata={"help": f"Keep only rows of these tasks (all when empty). Known tasks: {', '.join(ALL_TASKS)}."},
+    )
+    image_min_pixels: int | None = field(
+        default=None, metadata={"help": "Minimum pixel count per image (the processor's size['shortest_edge'])."}
+    )
+    image_max_pixels: int | None = field(
+        default=None,
+        metadata={"help": "Maximum pixel count per image (the processor's size['longest_edge']), e.g. 451584."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Truncate the training split to N rows."})
+    max_eval_samples: int | None = field(default=None, metadata={"help": "Truncate the evaluation split to N rows."})
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.tasks) - set(ALL_TASKS))
+        if unknown:
+            raise ValueError(f"Unknown task(s) {unknown} in `tasks`; known tasks: {list(ALL_TASKS)}.")
+        if self.image_min_pixels and self.image_max_pixels and self.image_min_pixels > self.image_max_pixels:
+            raise ValueError(
+                f"image_min_pixels ({self.image_min_pixels}) is larger than image_max_pixels ({self.image_max_pixels})."
+            )
+
+
+@dataclass
+class SFTScriptArguments(ScriptArguments):
+    """Arguments of ``scripts/sft.py`` beyond TRL's ``SFTConfig`` and ``ModelConfig``."""
+
+
+def with_positional_config(argv: Sequence[str]) -> list[str]:
+    """``script.py recipe.yaml --lr 1`` -> ``script.py --config recipe.yaml --lr 1`` (TrlParser only reads --config)."""
+    argv = list(argv)
+    if argv and argv[0].endswith((".yaml", ".yml")) and not argv[0].startswith("-"):
+        return ["--config", *argv]
+    return argv
+
+
+@dataclass
+class Recipe:
+    """Where the run's settings came from, kept for the model card and the output folder."""
+
+    path: str | None
+    text: str | None
+    overrides: list[str]
+
+
+def parse_recipe(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
+    """Parse a recipe into the given dataclasses; returns ``(*dataclasses, Recipe)``.
+
+    Unknown YAML keys raise (TRL's default), so a recipe written for another TRL version fails before training starts.
+    """
+    args = with_positional_config(sys.argv[1:] if argv is None else argv)
+    recipe_path = args[args.index("--config") + 1] if "--config" in args else None
+    if recipe_path is not None and not Path(recipe_path).is_file():
+        raise FileNotFoundError(
+            f"Recipe {recipe_path!r} does not exist (give a YAML path, e.g. recipes/demo/sft.yaml)."
+        )
+    overrides = [a for i, a in enumerate(args) if a != "--config" and (i == 0 or args[i - 1] != "--config")]
+    parsed = trl.TrlParser(dataclass_types).parse_args_and_config(args)
+    text = Path(recipe_path).read_text() if recipe_path else None
+    return (*parsed, Recipe(path=recipe_path, text=text, overrides=overrides))
