@@ -90,3 +90,49 @@ def parse_recipe(dataclass_types: Sequence[type], argv: Sequence[str] | None = N
     parsed = trl.TrlParser(dataclass_types).parse_args_and_config(args)
     text = Path(recipe_path).read_text() if recipe_path else None
     return (*parsed, Recipe(path=recipe_path, text=text, overrides=overrides))
+
+
+@dataclass
+class GRPOScriptArguments(ScriptArguments):
+    """Arguments of ``scripts/grpo.py`` beyond TRL's ``GRPOConfig`` and ``ModelConfig``.
+
+    Args:
+        reward_funcs: Reward names from ``radvlm_grpo.rewards`` (or dotted import paths), weighted by TRL's
+            ``reward_weights``. Each reward scores the rows of its own tasks and skips the others, so one
+            multi-task dataset can carry a report reward and a grounding reward.
+        thinking: Completions reason inside ``<think>...</think>``: rewards score the answer after it and apply
+            the paper's penalty when ``</think>`` is missing.
+        think_suffix: Append " /think" to every question (RadVLM-Thinking's trigger; Qwen3-VL-Thinking needs none).
+        report_prompt: Replace the question of report-generation rows (e.g. the Qwen3-VL baseline prompt).
+        system_prompt: Optional system message before every prompt (RadVLM-GRPO uses none).
+        box_scale: Coordinate scale of boxes in completions: 1 for RadVLM's [0, 1] boxes, 1000 for Qwen3-VL's grid.
+        soft_f1_variant: "paper" (2 * sum IoU / (n_pred + n_true), Fig. 1) or "dev" (the authors' development code).
+    """
+
+    reward_funcs: list[str] = field(
+        default_factory=lambda: ["soft_f1"],
+        metadata={"help": "Reward names (see radvlm_grpo.rewards.REWARD_FUNCS) or dotted import paths."},
+    )
+    thinking: bool = field(
+        default=False, metadata={"help": "Score the answer after </think>; penalise completions without it."}
+    )
+    think_suffix: bool = field(default=False, metadata={"help": "Append ' /think' to every question."})
+    report_prompt: str | None = field(
+        default=None, metadata={"help": "Replace the question of report-generation rows with this prompt."}
+    )
+    system_prompt: str | None = field(default=None, metadata={"help": "System message before every prompt."})
+    box_scale: float = field(
+        default=1.0, metadata={"help": "Box coordinate scale in completions: 1 (RadVLM, [0, 1]) or 1000 (Qwen3-VL)."}
+    )
+    soft_f1_variant: str = field(
+        default="paper", metadata={"help": "soft-F1 form: 'paper' (Fig. 1, default) or 'dev' (authors' dev code)."}
+    )
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.reward_funcs:
+            raise ValueError("reward_funcs is empty: name at least one reward, e.g. [soft_f1].")
+        if self.soft_f1_variant not in ("paper", "dev"):
+            raise ValueError(f"soft_f1_variant must be 'paper' or 'dev', got {self.soft_f1_variant!r}.")
+        if self.box_scale <= 0:
+            raise ValueError(f"box_scale must be positive, got {self.box_scale}.")

@@ -9,7 +9,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, ProcessorMi
 from trl import ModelConfig
 
 
-def _hub_or_local(name_or_path: str) -> str:
+def check_model_source(name_or_path: str) -> str:
     """Name the model for error messages; a path that cannot be a Hub id and does not exist fails here."""
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -26,7 +26,7 @@ _HOW_TO_GET_A_MODEL = (
 
 
 def _load(loader, name_or_path: str, **kwargs):
-    name_or_path = _hub_or_local(name_or_path)
+    name_or_path = check_model_source(name_or_path)
     try:
         return loader(name_or_path, **kwargs)
     except OSError as error:
@@ -59,8 +59,7 @@ def get_processor(
 
 def get_model_init_kwargs(model_args: ModelConfig) -> dict:
     """Keyword arguments for ``from_pretrained``: revision, dtype and attention implementation from the recipe."""
-    dtype = model_args.dtype if model_args.dtype in (None, "auto") else getattr(torch, model_args.dtype)
-    kwargs = {"revision": model_args.model_revision, "dtype": dtype}
+    kwargs = {"revision": model_args.model_revision, "dtype": model_args.dtype or "auto"}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     return kwargs

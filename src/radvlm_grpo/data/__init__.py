@@ -1,0 +1,1 @@
+"""Dataset schema, synthetic CXR data, converters and loading."""
