@@ -42,7 +42,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         handlers=[logging.StreamHandler(sys.stdout)],
     )
     log_level = training_args.get_process_log_level()
-    logger.setLevel(log_level)
+    logger.setLevel(logging.INFO if training_args.process_index == 0 else log_level)
     datasets.utils.logging.set_verbosity(log_level)
     transformers.utils.logging.set_verbosity(log_level)
     logger.info(f"Model parameters {model_args}")
@@ -94,6 +94,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     train_result = trainer.train(resume_from_checkpoint=resume_from)
     metrics = train_result.metrics
     metrics["train_samples"] = len(train_dataset)
+    metrics["world_size"] = trainer.accelerator.num_processes
     trainer.log_metrics("train", metrics)
     trainer.save_metrics("train", metrics)
     trainer.save_state()

@@ -4,24 +4,32 @@ from pathlib import Path
 
 import pytest
 import yaml
-from trl import ModelConfig, SFTConfig
+from trl import GRPOConfig, ModelConfig, SFTConfig
 
-from radvlm_grpo.configs import SFTScriptArguments, parse_recipe
+from radvlm_grpo.configs import GRPOScriptArguments, SFTScriptArguments, parse_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+GRPO_VARIANTS = ("grpo", "grpo_thinking", "grpo_grounding", "grpo_grounding_thinking")
 TRAINING_RECIPES = sorted(p for p in RECIPES.rglob("*.yaml") if "accelerate_configs" not in p.parts)
 
 
 def parser_types(recipe: Path) -> tuple:
-    """Which script reads a recipe, by its file name (sft*, cold_start*)."""
+    """Which script reads a recipe, by its file name (sft*, cold_start*, grpo*)."""
     if recipe.stem.startswith(("sft", "cold_start")):
         return (SFTScriptArguments, SFTConfig, ModelConfig)
+    if recipe.stem.startswith("grpo"):
+        return (GRPOScriptArguments, GRPOConfig, ModelConfig)
     raise AssertionError(f"{recipe} matches no script: name it sft*/cold_start*/grpo* or teach this test its script")
 
 
 def test_recipes_exist():
     names = {str(p.relative_to(RECIPES)) for p in TRAINING_RECIPES}
-    assert {"radvlm/sft.yaml", "radvlm/sft_lora.yaml", "demo/sft.yaml"} <= names
+    expected = {"radvlm/sft.yaml", "radvlm/sft_lora.yaml", "demo/sft.yaml", "demo/grpo_grounding.yaml"}
+    expected |= {"demo/grpo_report.yaml", "ablations/grpo_bertscore.yaml", "ablations/grpo_radgraph.yaml"}
+    expected |= {"ablations/grpo_gleu.yaml"}
+    for family in ("radvlm", "qwen3vl"):
+        expected |= {f"{family}/{name}.yaml" for name in GRPO_VARIANTS}
+    assert expected <= names
 
 
 @pytest.mark.parametrize("recipe", TRAINING_RECIPES, ids=lambda p: str(p.relative_to(RECIPES)))
@@ -31,7 +39,8 @@ def test_recipe_parses(recipe):
     assert model_args.model_name_or_path
     assert script_args.dataset_name
     assert training_args.output_dir and training_args.output_dir.startswith("data/")
-    assert training_args.max_length is None, "truncating a VLM sample can cut into its image tokens"
+    if isinstance(training_args, SFTConfig):
+        assert training_args.max_length is None, "truncating a VLM sample can cut into its image tokens"
     assert parsed.text == recipe.read_text()
     first_line = recipe.read_text().splitlines()[0]
     assert first_line.startswith("#"), "each recipe opens with a comment saying what it is and the hardware"
@@ -52,3 +61,32 @@ def test_accelerate_configs(name):
     assert config["mixed_precision"] == "bf16"
     if expected == "DEEPSPEED":
         assert config["deepspeed_config"]["zero_stage"] == int(name[-1])
+
+
+@pytest.mark.parametrize("family", ["radvlm", "qwen3vl"])
+@pytest.mark.parametrize("variant", GRPO_VARIANTS)
+def test_grpo_recipes_map_the_paper(family, variant):
+    """The paper's GRPO settings (method.md 1.4) as TRL fields, checked against the published values."""
+    recipe = RECIPES / family / f"{variant}.yaml"
+    script_args, args, model_args, _ = parse_recipe(parser_types(recipe), [str(recipe), "--use_cpu"])
+    assert (args.learning_rate, args.lr_scheduler_type.value, args.beta) == (1e-6, "constant", 0.01)
+    assert (args.epsilon, args.epsilon_high, args.loss_type, args.num_generations) == (0.2, 0.28, "dapo", 8)
+    assert args.temperature == 1.0 and args.top_p == 1.0
+    assert script_args.image_max_pixels == 451584
+    # 512 prompts x 8 rollouts per generation, 128-prompt mini-batches, on the recipe's 8 GPUs.
+    world = 8
+    per_optimizer_step = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
+    per_generation = args.per_device_train_batch_size * world * args.steps_per_generation
+    assert (per_optimizer_step, per_generation) == (128 * 8, 512 * 8)
+    assert args.max_steps == 300 * per_generation // per_optimizer_step
+    thinking = "thinking" in variant
+    grounding = "grounding" in variant
+    assert script_args.thinking is thinking
+    assert script_args.think_suffix is (thinking and family == "radvlm")
+    assert args.max_completion_length == (4096 if thinking or grounding else 1024)
+    assert script_args.reward_funcs == (["soft_f1"] if grounding else ["radcliq"])
+    if grounding:
+        assert script_args.box_scale == (1000 if family == "qwen3vl" else 1)
+    expected_model = {"radvlm": "data/RadVLM", "qwen3vl": "Qwen/Qwen3-VL-8B-"}[family]
+    assert model_args.model_name_or_path.startswith(expected_model)
+    assert args.use_vllm and args.vllm_mode == "colocate"
