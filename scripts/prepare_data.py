@@ -4,7 +4,7 @@
         --image_root /data --schema grpo --output_dir data/radvlm_grpo --split train --max_pixels 451584
 
 Each ``--json`` file may carry its task after a colon; without one the task is inferred per row
-(see ``radvlm_grpo.data.radvlm_json``). A leading ``radvlm`` word is accepted (``prepare_data.py radvlm --json ...``).
+(see ``radvlm_grpo.data.radvlm_json``).
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from radvlm_grpo.data.radvlm_json import PrepareDataConfig, prepare_dataset
 
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] == "radvlm":
-        args = args[1:]
     (config,) = HfArgumentParser(PrepareDataConfig).parse_args_into_dataclasses(args=args)
     prepare_dataset(config)
 

@@ -74,6 +74,6 @@ def check_columns(column_names: Iterable[str], kind: str, source: str = "dataset
     if missing:
         raise ValueError(
             f"{source} lacks the column(s) {missing} of the {kind.upper()} schema (see radvlm_grpo.data.schema). "
-            "Convert RadVLM JSON with `python scripts/prepare_data.py radvlm ...` or build synthetic data with "
+            "Convert RadVLM JSON with `python scripts/prepare_data.py --json ... --schema sft|grpo` or build synthetic data with "
             "`python -m radvlm_grpo.data.synthetic OUT_DIR`."
         )
