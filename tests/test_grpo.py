@@ -87,8 +87,18 @@ def _env() -> dict:
 def test_two_processes_with_torchrun(tmp_path, tiny_model_dir, synthetic_dir):
     # accelerate's --cpu with --num_processes 2 silently runs one process; torchrun starts two (gloo).
     out = tmp_path / "ddp"
-    args = grpo_args("grpo_grounding.yaml", tiny_model_dir, synthetic_dir, out, 2, "--per_device_train_batch_size", "2")
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "scripts/grpo.py", *map(str, args)]
+    args = grpo_args(
+        "grpo_grounding.yaml", tiny_model_dir, synthetic_dir, out, 2, "--per_device_train_batch_size", "2"
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "scripts/grpo.py",
+        *map(str, args),
+    ]
     result = subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads((out / "trainer_state.json").read_text())

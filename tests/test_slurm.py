@@ -54,7 +54,9 @@ def test_server_mode_reserves_the_last_node_for_vllm(fake_slurm):
         "--max_steps", "10", VLLM_MODE="server",
     )  # fmt: skip
     serve = [c for c in calls if c.startswith("trl")]
-    assert serve == ["trl vllm-serve --model data/RadVLM-Qwen3-VL-8B --revision main --data_parallel_size 8 --port 8000"]
+    assert serve == [
+        "trl vllm-serve --model data/RadVLM-Qwen3-VL-8B --revision main --data_parallel_size 8 --port 8000"
+    ]
     assert any(c.startswith("srun") and "--nodelist=node-c" in c for c in calls)
     accelerate = next(c for c in calls if c.startswith("accelerate"))
     assert "--num_machines 2 --num_processes 16" in accelerate

@@ -93,19 +93,18 @@ TEMPORAL_PATCH_SIZE = 2
 
 
 def _tokenizer_corpus(seed: int) -> list[str]:
-    """Base sentences plus the RadVLM templates and a synthetic dataset's texts, so the demo's words are in-vocab."""
+    """Base sentences plus RadVLM's templates and the synthetic data's sentences, so the demo's words are in-vocab."""
     import random
 
-    corpus = list(_BASE_CORPUS)
-    try:  # The prompt templates and synthetic reports come with the package; without them the base corpus is enough.
-        from radvlm_grpo import prompts
+    from radvlm_grpo import prompts
+    from radvlm_grpo.data.synthetic_tasks import vocabulary
 
-        corpus += [t for t in vars(prompts).values() if isinstance(t, str)]
-        for value in vars(prompts).values():
-            if isinstance(value, list | tuple):
-                corpus += [t for t in value if isinstance(t, str)]
-    except ImportError:
-        pass
+    corpus = list(_BASE_CORPUS) + list(vocabulary())
+    for value in vars(prompts).values():
+        if isinstance(value, str) and not value.startswith("__"):
+            corpus.append(value)
+        elif isinstance(value, list | tuple):
+            corpus += [t for t in value if isinstance(t, str)]
     random.Random(seed).shuffle(corpus)
     return corpus * 4
 
