@@ -44,7 +44,7 @@ style: install
 	$(VENV)/bin/ruff format $(check_dirs) setup.py
 
 bench: install
-	@for script in benchmarks/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 tiny-model: install
 	$(PY) -m radvlm_grpo.tiny $(DEMO_DIR)/tiny-qwen3-vl

@@ -28,12 +28,12 @@ def run(step: str, command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def final_loss(output_dir: Path) -> float | None:
+def logged(output_dir: Path, key: str) -> list[float]:
+    """Every value of ``key`` in a run's log history (empty when the run logged none)."""
     state = output_dir / "trainer_state.json"
     if not state.is_file():
-        return None
-    history = json.loads(state.read_text())["log_history"]
-    return next((log["loss"] for log in reversed(history) if "loss" in log), None)
+        return []
+    return [log[key] for log in json.loads(state.read_text())["log_history"] if key in log]
 
 
 def main() -> None:
@@ -43,6 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.output_dir).resolve()
     model_dir, data_dir, sft_dir = out / "tiny-qwen3-vl", out / "synthetic", out / "demo-sft"
+    grpo_dirs = {"grounding": out / "demo-grpo-grounding", "report": out / "demo-grpo-report"}
     python = sys.executable
     timings = {}
 
@@ -53,8 +54,9 @@ def main() -> None:
         "build synthetic CXR data",
         [python, "-m", "radvlm_grpo.data.synthetic", str(data_dir), "--schema", "both", "--seed", str(args.seed)],
     )
-    if sft_dir.exists():  # a demo starts fresh; a user's run resumes from its last checkpoint instead
-        shutil.rmtree(sft_dir)
+    for folder in (sft_dir, *grpo_dirs.values()):
+        if folder.exists():  # a demo starts fresh; a user's run resumes from its last checkpoint instead
+            shutil.rmtree(folder)
     timings["sft"] = run(
         "SFT",
         [
@@ -72,13 +74,36 @@ def main() -> None:
         ],
     )
 
+    for task, grpo_dir in grpo_dirs.items():
+        timings[f"grpo {task}"] = run(
+            f"GRPO ({task})",
+            [
+                python,
+                "scripts/grpo.py",
+                f"recipes/demo/grpo_{task}.yaml",
+                "--model_name_or_path",
+                str(sft_dir),
+                "--dataset_name",
+                str(data_dir / "grpo"),
+                "--output_dir",
+                str(grpo_dir),
+                "--seed",
+                str(args.seed),
+            ],
+        )
+
     print("\n=== demo: summary")
     for step, seconds in timings.items():
         print(f"  {step:<16} {seconds:6.1f} s")
-    loss = final_loss(sft_dir)
-    print(f"  SFT final loss   {loss:.4f}" if loss is not None else "  SFT final loss   not logged")
-    print(f"  SFT model        {sft_dir}")
-    print(f"  model card       {sft_dir / 'README.md'}")
+    losses = logged(sft_dir, "loss")
+    print(
+        f"  SFT loss         {losses[0]:.3f} -> {losses[-1]:.3f}  ({sft_dir})" if losses else "  SFT loss not logged"
+    )
+    for task, reward in (("grounding", "soft_f1"), ("report", "gleu")):
+        values = logged(grpo_dirs[task], f"rewards/{reward}/mean")
+        if values:
+            print(f"  GRPO {task:<10}  {reward} {values[0]:.3f} -> {values[-1]:.3f}  ({grpo_dirs[task]})")
+    print(f"  model cards      {sft_dir / 'README.md'}, {grpo_dirs['grounding'] / 'README.md'}")
 
 
 if __name__ == "__main__":

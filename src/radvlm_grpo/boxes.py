@@ -2,13 +2,34 @@
 
 The formatter here writes exactly what RadVLM's instruction data contains (Python ``round(v, 2)``, so ``0.5`` and not
 ``0.50``; several boxes joined by ", " with " and " before the last), so that training data and the reward parser agree.
+
+The parser reads every ``[x1, y1, x2, y2]`` group of a free text (the words around them do not matter, as in the
+authors' reward) and divides by ``scale``: 1 for RadVLM's normalised boxes, 1000 for Qwen3-VL's native 0-1000 grid.
+
+**Invalid boxes, one rule.** A box is *valid* when its four normalised coordinates are finite, lie in [0, 1] (with a
+1e-6 tolerance) and ``x1 < x2`` and ``y1 < y2``. An invalid box is kept in its set (it was written, so it counts as a
+prediction, or as a truth) but its IoU with every box, itself included, is 0. A malformed prediction is therefore an
+unmatched false positive: it never raises, never earns reward, and still costs precision. A group that is not four
+numbers (``[1, 2, 3]``, ``[a, b, c, d]``, ``[nan, ...]``) is not a box at all and is not parsed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 Box = Sequence[float]
+
+# Signed decimal with optional fraction and exponent ("1", "-0.5", ".5", "1.", "3e-2"). Possessive quantifiers keep the
+# scan linear on adversarial text (long digit runs, megabytes of brackets).
+_NUMBER = r"[-+]?+(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+"
+BOX_PATTERN = re.compile(rf"\[\s*+({_NUMBER})\s*+,\s*+({_NUMBER})\s*+,\s*+({_NUMBER})\s*+,\s*+({_NUMBER})\s*+\]")
+
+RANGE_TOLERANCE = 1e-6
+RADVLM_SCALE = 1.0
+QWEN3VL_SCALE = 1000.0
 
 
 def format_box(box: Box, decimals: int = 2) -> str:
@@ -26,3 +47,109 @@ def format_boxes(boxes: Sequence[Box], decimals: int = 2) -> str:
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _check_scale(scale: float) -> float:
+    scale = float(scale)
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValueError(f"The box scale must be a positive number (1 for RadVLM, 1000 for Qwen3-VL); got {scale!r}.")
+    return scale
+
+
+def parse_boxes(text: str | None, scale: float = RADVLM_SCALE) -> np.ndarray:
+    """Every ``[x1, y1, x2, y2]`` group of ``text`` in order, divided by ``scale``: a float64 array of shape (n, 4).
+
+    Overflowing numbers ("1e999") become inf and so invalid boxes (see the module docstring); nothing raises on text.
+    """
+    scale = _check_scale(scale)
+    if not isinstance(text, str) or "[" not in text:
+        return np.zeros((0, 4))
+    groups = BOX_PATTERN.findall(text)
+    if not groups:
+        return np.zeros((0, 4))
+    boxes = np.array(groups, dtype=np.float64)  # numpy parses each numeric string like float()
+    return boxes / scale if scale != 1.0 else boxes
+
+
+def parse_boxes_flat(texts: Iterable[str | None], scale: float = RADVLM_SCALE) -> tuple[np.ndarray, np.ndarray]:
+    """The boxes of a batch of texts in one array: ``(boxes (N, 4), counts (B,))``, text ``b`` owning ``counts[b]`` rows.
+
+    One numeric conversion for the whole batch instead of one per text: a GRPO step parses thousands of answers.
+    """
+    scale = _check_scale(scale)
+    groups: list[tuple[str, ...]] = []
+    counts = []
+    for text in texts:
+        found = BOX_PATTERN.findall(text) if isinstance(text, str) and "[" in text else ()
+        groups.extend(found)
+        counts.append(len(found))
+    boxes = np.array(groups, dtype=np.float64).reshape(-1, 4)
+    return (boxes / scale if scale != 1.0 else boxes), np.array(counts, dtype=np.int64)
+
+
+def parse_boxes_batch(texts: Iterable[str | None], scale: float = RADVLM_SCALE) -> list[np.ndarray]:
+    """``parse_boxes`` over a batch (one array per text)."""
+    boxes, counts = parse_boxes_flat(texts, scale)
+    return np.split(boxes, np.cumsum(counts)[:-1]) if len(counts) else []
+
+
+def as_boxes(boxes: object, scale: float = RADVLM_SCALE) -> np.ndarray:
+    """Ground truth given as numbers (a list of boxes, an array) as a float64 (n, 4) array divided by ``scale``.
+
+    ``None`` and empty inputs give an empty set. A wrong shape is a data error and raises: unlike model output, ground
+    truth is ours to get right.
+    """
+    scale = _check_scale(scale)
+    if boxes is None:
+        return np.zeros((0, 4))
+    array = np.asarray(boxes, dtype=np.float64)
+    if array.size == 0:
+        return np.zeros((0, 4))
+    if array.ndim == 1 and array.shape[0] == 4:
+        array = array[None, :]
+    if array.ndim != 2 or array.shape[1] != 4:
+        raise ValueError(f"Boxes must have shape (n, 4) as [[x1, y1, x2, y2], ...]; got shape {array.shape}.")
+    return array / scale if scale != 1.0 else array.copy()
+
+
+def valid_mask(boxes: np.ndarray) -> np.ndarray:
+    """The module's validity rule, per row: finite, inside [0, 1] (1e-6 tolerance), positive width and height."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(boxes).all(axis=1)
+        in_range = ((boxes >= -RANGE_TOLERANCE) & (boxes <= 1.0 + RANGE_TOLERANCE)).all(axis=1)
+        ordered = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return finite & in_range & ordered
+
+
+def _sanitised(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Invalid rows replaced by zeros (so no NaN warning escapes), plus the validity mask."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    valid = valid_mask(boxes)
+    return np.where(valid[:, None], boxes, 0.0), valid
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise IoU of two (k, 4) arrays: ``iou[i] = IoU(a[i], b[i])``; 0 where either box is invalid."""
+    a, valid_a = _sanitised(a)
+    b, valid_b = _sanitised(b)
+    width = np.clip(np.minimum(a[:, 2], b[:, 2]) - np.maximum(a[:, 0], b[:, 0]), 0.0, None)
+    height = np.clip(np.minimum(a[:, 3], b[:, 3]) - np.maximum(a[:, 1], b[:, 1]), 0.0, None)
+    inter = width * height
+    union = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+    ok = valid_a & valid_b & (union > 0)
+    return np.where(ok, inter / np.where(ok, union, 1.0), 0.0)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box of ``a`` (n, 4) against every box of ``b`` (m, 4): shape (n, m); 0 for invalid boxes."""
+    a, valid_a = _sanitised(a)
+    b, valid_b = _sanitised(b)
+    width = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0.0, None)
+    height = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0.0, None)
+    inter = width * height
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    ok = valid_a[:, None] & valid_b[None, :] & (union > 0)
+    return np.where(ok, inter / np.where(ok, union, 1.0), 0.0)

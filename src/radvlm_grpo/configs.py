@@ -111,7 +111,7 @@ class GRPOScriptArguments(ScriptArguments):
 
     reward_funcs: list[str] = field(
         default_factory=lambda: ["soft_f1"],
-        metadata={"help": "Reward names (see radvlm_grpo.rewards.REWARD_FUNCS) or dotted import paths."},
+        metadata={"help": "Reward names (see radvlm_grpo.rewards.REWARD_REGISTRY) or dotted import paths."},
     )
     thinking: bool = field(
         default=False, metadata={"help": "Score the answer after </think>; penalise completions without it."}
