@@ -129,3 +129,14 @@ def test_killed_run_resumes(tmp_path, tiny_model_dir, synthetic_dir):
     assert state["global_step"] == 6
     steps = [log["step"] for log in state["log_history"] if "rewards/soft_f1/mean" in log]
     assert steps == sorted(set(steps)) and steps[-1] == 6
+
+
+def test_dataset_without_a_reward_column_fails_before_training(monkeypatch, tmp_path, tiny_model_dir, synthetic_dir):
+    from datasets import load_from_disk
+
+    broken = tmp_path / "no-boxes"
+    load_from_disk(synthetic_dir / "grpo").remove_columns("boxes").save_to_disk(broken / "grpo")
+    args = grpo_args("grpo_grounding.yaml", tiny_model_dir, broken, tmp_path / "x", 1)
+    with pytest.raises(ValueError, match=r"\['boxes'\]"):
+        run_grpo(monkeypatch, args)
+    assert not (tmp_path / "x").exists(), "nothing was trained or written"
