@@ -15,6 +15,8 @@ STAMP := $(VENV)/.installed
 check_dirs := src scripts tests benchmarks evaluate_metrics
 DEMO_DIR ?= data
 SEED ?= 42
+# THINKING=1 adds the cold-start thinking branch to the demo.
+THINKING ?=
 
 # The stamp makes `install` idempotent: it reinstalls only when setup.py (the pins) changes.
 $(STAMP): setup.py
@@ -26,7 +28,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 demo: install
-	$(PY) scripts/demo.py --output_dir $(DEMO_DIR) --seed $(SEED)
+	$(PY) scripts/demo.py --output_dir $(DEMO_DIR) --seed $(SEED) $(if $(THINKING),--thinking)
 
 test: install
 	$(PY) -m pytest tests -q -ra --durations=10 --timeout=900

@@ -40,10 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default="data", help="Folder for the model, data and checkpoints.")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the tiny model, the data and training.")
+    parser.add_argument(
+        "--thinking", action="store_true", help="Also run the cold-start branch: traces from the SFT model, then SFT."
+    )
     args = parser.parse_args()
     out = Path(args.output_dir).resolve()
     model_dir, data_dir, sft_dir = out / "tiny-qwen3-vl", out / "synthetic", out / "demo-sft"
     grpo_dirs = {"grounding": out / "demo-grpo-grounding", "report": out / "demo-grpo-report"}
+    cold_start_dir, cold_start_sft_dir = out / "demo-cold-start", out / "demo-cold-start-sft"
     python = sys.executable
     timings = {}
 
@@ -54,7 +58,7 @@ def main() -> None:
         "build synthetic CXR data",
         [python, "-m", "radvlm_grpo.data.synthetic", str(data_dir), "--schema", "both", "--seed", str(args.seed)],
     )
-    for folder in (sft_dir, *grpo_dirs.values()):
+    for folder in (sft_dir, *grpo_dirs.values(), cold_start_dir, cold_start_sft_dir):
         if folder.exists():  # a demo starts fresh; a user's run resumes from its last checkpoint instead
             shutil.rmtree(folder)
     timings["sft"] = run(
@@ -92,6 +96,25 @@ def main() -> None:
             ],
         )
 
+    if args.thinking:
+        timings["cold-start traces"] = run(
+            "cold-start traces (the SFT model as its own teacher)",
+            [
+                python, "scripts/generate_cold_start.py", "--teacher_model", str(sft_dir), "--backend", "transformers",
+                "--answer_mode", "append", "--dataset_name", str(data_dir / "grpo"), "--output_dir", str(cold_start_dir),
+                "--max_samples", "96", "--max_new_tokens", "48", "--batch_size", "16", "--temperature", "1.0",
+                "--seed", str(args.seed),
+            ],
+        )  # fmt: skip
+        timings["cold-start sft"] = run(
+            "cold-start SFT (traces mixed 1:1 with direct answers)",
+            [
+                python, "scripts/sft.py", "recipes/demo/cold_start.yaml", "--model_name_or_path", str(sft_dir),
+                "--dataset_name", str(cold_start_dir / "dataset"), "--mix_dataset_name", str(data_dir / "sft"),
+                "--output_dir", str(cold_start_sft_dir), "--seed", str(args.seed),
+            ],
+        )  # fmt: skip
+
     print("\n=== demo: summary")
     for step, seconds in timings.items():
         print(f"  {step:<16} {seconds:6.1f} s")
@@ -103,6 +126,12 @@ def main() -> None:
         values = logged(grpo_dirs[task], f"rewards/{reward}/mean")
         if values:
             print(f"  GRPO {task:<10}  {reward} {values[0]:.3f} -> {values[-1]:.3f}  ({grpo_dirs[task]})")
+    if args.thinking:
+        stats = json.loads((cold_start_dir / "stats.json").read_text())
+        losses = logged(cold_start_sft_dir, "loss")
+        print(
+            f"  cold-start       kept {stats['kept']} of {stats['rows']} traces; SFT loss {losses[0]:.3f} -> {losses[-1]:.3f}"
+        )
     print(f"  model cards      {sft_dir / 'README.md'}, {grpo_dirs['grounding'] / 'README.md'}")
 
 

@@ -21,6 +21,7 @@ from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.configs import SFTScriptArguments, parse_recipe
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
+from radvlm_grpo.data.mixing import mix_datasets
 from radvlm_grpo.data.schema import check_columns
 from radvlm_grpo.hub import push_folder
 from radvlm_grpo.model_utils import get_model, get_processor
@@ -67,6 +68,15 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     train_dataset = dataset[train_split]
     if script_args.max_train_samples:
         train_dataset = train_dataset.select(range(min(script_args.max_train_samples, len(train_dataset))))
+    if script_args.mix_dataset_name:
+        mix = load_recipe_dataset(script_args.mix_dataset_name, script_args.mix_dataset_config)
+        check_columns(mix[train_split].column_names, "sft", source=f"{script_args.mix_dataset_name}[{train_split}]")
+        mix = select_tasks(mix, script_args.tasks)[train_split]
+        n_primary = len(train_dataset)
+        train_dataset = mix_datasets(train_dataset, mix, script_args.mix_ratio, seed=training_args.seed)
+        logger.info(
+            f"Mixed {n_primary} rows with {len(train_dataset) - n_primary} from {script_args.mix_dataset_name}"
+        )
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = dataset[test_split]
@@ -111,13 +121,14 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
             training_args.output_dir,
             CardInfo(
                 model_id=training_args.hub_model_id or training_args.output_dir,
-                stage="sft",
+                stage=script_args.stage,
                 base_model=model_args.model_name_or_path,
-                datasets=[script_args.dataset_name],
+                datasets=[d for d in (script_args.dataset_name, script_args.mix_dataset_name) if d],
                 metrics={k: v for k, v in card_metrics.items() if v is not None},
                 recipe_path=recipe.path,
                 recipe_text=recipe.text,
                 overrides=recipe.overrides,
+                thinking=script_args.stage == "cold_start",
                 is_demo="demo" in (recipe.path or ""),
             ),
         )

@@ -55,7 +55,29 @@ class ScriptArguments(trl.ScriptArguments):
 
 @dataclass
 class SFTScriptArguments(ScriptArguments):
-    """Arguments of ``scripts/sft.py`` beyond TRL's ``SFTConfig`` and ``ModelConfig``."""
+    """Arguments of ``scripts/sft.py`` beyond TRL's ``SFTConfig`` and ``ModelConfig``.
+
+    Args:
+        mix_dataset_name: A second SFT dataset mixed into the training split (the cold-start SFT mixes thinking
+            traces with direct-answer RadVLM data).
+        mix_dataset_config: Its configuration or subfolder.
+        mix_ratio: Rows drawn from the mix dataset per training row (1.0 = as many direct answers as traces).
+        stage: The stage the model card names ("sft" or "cold_start").
+    """
+
+    mix_dataset_name: str | None = field(
+        default=None, metadata={"help": "Second SFT dataset mixed into training (e.g. direct-answer data)."}
+    )
+    mix_dataset_config: str | None = field(default=None, metadata={"help": "Configuration of the mix dataset."})
+    mix_ratio: float = field(default=1.0, metadata={"help": "Mix-dataset rows per training row."})
+    stage: str = field(default="sft", metadata={"help": "Stage named on the model card: sft or cold_start."})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.mix_ratio < 0:
+            raise ValueError(f"mix_ratio must be >= 0, got {self.mix_ratio}.")
+        if self.stage not in ("sft", "cold_start"):
+            raise ValueError(f"stage must be 'sft' or 'cold_start', got {self.stage!r}.")
 
 
 def with_positional_config(argv: Sequence[str]) -> list[str]:

@@ -166,6 +166,7 @@ def generate_all(
 ) -> dict[str, GenerationResult]:
     """Generate every request not already in ``output_path`` and append each batch's results as JSON Lines.
 
+    ``requests`` is consumed lazily, one batch at a time, so images of a large dataset never sit in memory together.
     ``retry(result)`` marks a result to generate again (a thinking answer without ``</think>``, an answer cut at the
     token limit), up to ``max_attempts`` generations in all, as the authors did when evaluating thinking models. With
     greedy decoding a retry gives the same text, so retries are meant for sampling.
@@ -175,12 +176,11 @@ def generate_all(
     done = _read_done(output_path)
     if done:
         logger.info(f"Resuming: {len(done)} rows already in {output_path}")
-    requests = list(requests)
-    todo = [r for r in requests if r.id not in done]
-    progress = tqdm(total=total or len(requests), initial=len(requests) - len(todo), desc=desc)
+    order: list[str] = []
+    progress = tqdm(total=total, desc=desc)
     with output_path.open("a") as handle:
-        for start in range(0, len(todo), batch_size):
-            batch = todo[start : start + batch_size]
+
+        def run(batch: list[GenerationRequest]) -> None:
             results = generator.generate(batch, settings)
             for attempt in range(2, max_attempts + 1):
                 again = [i for i, result in enumerate(results) if retry and retry(result)]
@@ -198,5 +198,18 @@ def generate_all(
                 done[result.id] = result
             handle.flush()
             progress.update(len(batch))
+
+        batch: list[GenerationRequest] = []
+        for request in requests:
+            order.append(request.id)
+            if request.id in done:
+                progress.update(1)
+                continue
+            batch.append(request)
+            if len(batch) == batch_size:
+                run(batch)
+                batch = []
+        if batch:
+            run(batch)
     progress.close()
-    return {r.id: done[r.id] for r in requests}
+    return {request_id: done[request_id] for request_id in order}

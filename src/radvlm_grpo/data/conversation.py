@@ -9,8 +9,7 @@ from __future__ import annotations
 from datasets import Dataset
 
 from radvlm_grpo.data.schema import REPORT_GENERATION
-
-THINK_SUFFIX = " /think"
+from radvlm_grpo.prompts import THINK_SUFFIX
 
 
 def _edit_question(content: list[dict], new_text: str | None, suffix: str) -> list[dict]:
