@@ -9,55 +9,26 @@ Usage:
 """
 
 import logging
-import sys
-from pathlib import Path
 
-import datasets
-import transformers
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.configs import GRPOScriptArguments, parse_recipe
 from radvlm_grpo.data.conversation import edit_prompts
-from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
-from radvlm_grpo.data.schema import check_columns
 from radvlm_grpo.hub import push_folder
 from radvlm_grpo.model_utils import check_model_source, get_model_init_kwargs, get_processor
 from radvlm_grpo.rewards import get_reward_funcs
+from radvlm_grpo.run_utils import checkpoint_to_resume, last_logged, load_splits, private_by_default, setup_logging
 
 logger = logging.getLogger(__name__)
 
 
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, recipe) -> None:
     set_seed(training_args.seed)
-    if training_args.push_to_hub and training_args.hub_private_repo is None:
-        training_args.hub_private_repo = True  # credentialed training data: private unless the recipe says otherwise
-
-    ###############
-    # Setup logging
-    ###############
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(logging.INFO if training_args.process_index == 0 else log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    logger.info(f"Model parameters {model_args}")
-    logger.info(f"Script parameters {script_args}")
-
-    #####################################
-    # Resume from the last checkpoint
-    #####################################
-    output_dir = Path(training_args.output_dir)
-    last_checkpoint = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-    resume_from = training_args.resume_from_checkpoint or last_checkpoint
-    if resume_from:
-        logger.info(f"Resuming training from {resume_from}")
+    private_by_default(training_args)
+    setup_logging(logger, training_args, script_args, model_args)
+    resume_from = checkpoint_to_resume(training_args, logger)
 
     #####################
     # Rewards and data
@@ -69,18 +40,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         thinking=script_args.thinking,
         soft_f1_variant=script_args.soft_f1_variant,
     )
-    dataset = load_recipe_dataset(script_args.dataset_name, script_args.dataset_config)
-    train_split, test_split = script_args.dataset_train_split, script_args.dataset_test_split
-    check_columns(dataset[train_split].column_names, "grpo", source=f"{script_args.dataset_name}[{train_split}]")
-    dataset = select_tasks(dataset, script_args.tasks)
-    train_dataset = dataset[train_split]
-    if script_args.max_train_samples:
-        train_dataset = train_dataset.select(range(min(script_args.max_train_samples, len(train_dataset))))
-    eval_dataset = None
-    if training_args.eval_strategy != "no":
-        eval_dataset = dataset[test_split]
-        if script_args.max_eval_samples:
-            eval_dataset = eval_dataset.select(range(min(script_args.max_eval_samples, len(eval_dataset))))
+    train_dataset, eval_dataset = load_splits(script_args, training_args, "grpo")
     prompt_edits = dict(
         think_suffix=script_args.think_suffix,
         report_prompt=script_args.report_prompt,
@@ -126,10 +86,10 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(training_args.output_dir)
-        history = trainer.state.log_history
-        last_reward = next((log["reward"] for log in reversed(history) if "reward" in log), None)
-        first_reward = next((log["reward"] for log in history if "reward" in log), None)
-        card_metrics = {"first_logged_reward": first_reward, "final_logged_reward": last_reward}
+        card_metrics = {
+            "first_logged_reward": last_logged(trainer, "reward", first=True),
+            "final_logged_reward": last_logged(trainer, "reward"),
+        }
         write_model_card(
             training_args.output_dir,
             CardInfo(

@@ -9,13 +9,8 @@ Usage:
 """
 
 import logging
-import sys
-from pathlib import Path
 
-import datasets
-import transformers
 from transformers import set_seed
-from transformers.trainer_utils import get_last_checkpoint
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
 from radvlm_grpo.cards import CardInfo, write_model_card
@@ -25,63 +20,31 @@ from radvlm_grpo.data.mixing import mix_datasets
 from radvlm_grpo.data.schema import check_columns
 from radvlm_grpo.hub import push_folder
 from radvlm_grpo.model_utils import get_model, get_processor
+from radvlm_grpo.run_utils import checkpoint_to_resume, last_logged, load_splits, private_by_default, setup_logging
 
 logger = logging.getLogger(__name__)
 
 
 def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig, recipe) -> None:
     set_seed(training_args.seed)
-    if training_args.push_to_hub and training_args.hub_private_repo is None:
-        training_args.hub_private_repo = True  # credentialed training data: private unless the recipe says otherwise
-
-    ###############
-    # Setup logging
-    ###############
-    logging.basicConfig(
-        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-        handlers=[logging.StreamHandler(sys.stdout)],
-    )
-    log_level = training_args.get_process_log_level()
-    logger.setLevel(logging.INFO if training_args.process_index == 0 else log_level)
-    datasets.utils.logging.set_verbosity(log_level)
-    transformers.utils.logging.set_verbosity(log_level)
-    logger.info(f"Model parameters {model_args}")
-    logger.info(f"Script parameters {script_args}")
-
-    #####################################
-    # Resume from the last checkpoint
-    #####################################
-    output_dir = Path(training_args.output_dir)
-    last_checkpoint = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-    resume_from = training_args.resume_from_checkpoint or last_checkpoint
-    if resume_from:
-        logger.info(f"Resuming training from {resume_from}")
+    private_by_default(training_args)
+    setup_logging(logger, training_args, script_args, model_args)
+    resume_from = checkpoint_to_resume(training_args, logger)
 
     ##########
     # Dataset
     ##########
-    dataset = load_recipe_dataset(script_args.dataset_name, script_args.dataset_config)
-    train_split, test_split = script_args.dataset_train_split, script_args.dataset_test_split
-    check_columns(dataset[train_split].column_names, "sft", source=f"{script_args.dataset_name}[{train_split}]")
-    dataset = select_tasks(dataset, script_args.tasks)
-    train_dataset = dataset[train_split]
-    if script_args.max_train_samples:
-        train_dataset = train_dataset.select(range(min(script_args.max_train_samples, len(train_dataset))))
+    train_dataset, eval_dataset = load_splits(script_args, training_args, "sft")
     if script_args.mix_dataset_name:
         mix = load_recipe_dataset(script_args.mix_dataset_name, script_args.mix_dataset_config)
-        check_columns(mix[train_split].column_names, "sft", source=f"{script_args.mix_dataset_name}[{train_split}]")
-        mix = select_tasks(mix, script_args.tasks)[train_split]
+        split = script_args.dataset_train_split
+        check_columns(mix[split].column_names, "sft", source=f"{script_args.mix_dataset_name}[{split}]")
         n_primary = len(train_dataset)
+        mix = select_tasks(mix, script_args.tasks)[split]
         train_dataset = mix_datasets(train_dataset, mix, script_args.mix_ratio, seed=training_args.seed)
         logger.info(
             f"Mixed {n_primary} rows with {len(train_dataset) - n_primary} from {script_args.mix_dataset_name}"
         )
-    eval_dataset = None
-    if training_args.eval_strategy != "no":
-        eval_dataset = dataset[test_split]
-        if script_args.max_eval_samples:
-            eval_dataset = eval_dataset.select(range(min(script_args.max_eval_samples, len(eval_dataset))))
 
     ######################
     # Model and processor
@@ -115,7 +78,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     trainer.save_model(training_args.output_dir)
     if trainer.accelerator.is_main_process:
         processor.save_pretrained(training_args.output_dir)
-        final_loss = next((log["loss"] for log in reversed(trainer.state.log_history) if "loss" in log), None)
+        final_loss = last_logged(trainer, "loss")
         card_metrics = {"train_loss": metrics.get("train_loss"), "final_logged_loss": final_loss}
         write_model_card(
             training_args.output_dir,
