@@ -75,9 +75,11 @@ def test_unknown_reward_fails_before_loading(monkeypatch, tmp_path, tiny_model_d
     args = grpo_args("grpo_report.yaml", tiny_model_dir, synthetic_dir, tmp_path / "x", 1, "--reward_funcs", "gleuu")
     with pytest.raises(ValueError, match="Unknown reward 'gleuu'"):
         run_grpo(monkeypatch, args)
+    # The clinical reward's scorer weights are not cached here (offline): a clear error names the file and its repo.
     args = grpo_args("grpo_report.yaml", tiny_model_dir, synthetic_dir, tmp_path / "x", 1, "--reward_funcs", "radcliq")
-    with pytest.raises(NotImplementedError, match="radcliq"):
+    with pytest.raises(FileNotFoundError, match="StanfordAIMI/RRG_scorers"):
         run_grpo(monkeypatch, args)
+    assert not (tmp_path / "x").exists()
 
 
 def _env() -> dict:

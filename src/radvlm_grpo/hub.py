@@ -1,17 +1,109 @@
-"""Pushing checkpoints to the Hub with their card.
+"""Publishing to the Hub: checkpoints with their card, datasets with theirs, and evaluation results into a card.
 
-Checkpoints trained on credentialed data (MIMIC-CXR and the other PhysioNet sets) must not become public by accident,
-so a push is private unless the recipe says ``hub_private_repo: false``.
+Models, data and results derived from credentialed sources must not become public by accident:
+
+- a checkpoint push is private unless the recipe says ``hub_private_repo: false``;
+- a dataset push is private, and gated (access granted by hand) when any source is credentialed or the sources are
+  not declared; making such a dataset public is refused unless ``allow_public_credentialed=True`` is passed;
+- the Hub token is never handled here: ``HfApi`` reads it from ``HF_TOKEN`` or ``hf auth login``, and nothing this
+  module logs, returns or writes (cards, commit messages) contains it.
+
+``CREDENTIALED_SOURCES`` is the documented list of access-controlled chest X-ray sources of the RadVLM data.
 """
 
 from __future__ import annotations
 
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from huggingface_hub import HfApi
+from datasets import Dataset, DatasetDict
+from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
+from huggingface_hub.errors import EntryNotFoundError
+from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
+
+from radvlm_grpo.cards import (
+    CardInfo,
+    DatasetCardInfo,
+    EvaluationSummary,
+    apply_evaluation,
+    render_dataset_card,
+    render_model_card,
+)
+
+logger = logging.getLogger(__name__)
 
 # Optimizer states and intermediate checkpoints stay local; the final folder is what users load.
 PUSH_IGNORE_PATTERNS = ["checkpoint-*", "*.pt", "*.pth", "runs/*"]
+HUB_EVALUATION_DIR = "evaluation"
+MAX_SHARD_BYTES = 500 * 1024**2
+
+# Source -> how access is granted. Names are matched after lowercasing and mapping "_" and spaces to "-", on these
+# keys and on the aliases below (RadVLM's id prefixes among them).
+PHYSIONET = "PhysioNet credentialed access (training and a signed data use agreement)"
+CREDENTIALED_SOURCES = {
+    "mimic-cxr": PHYSIONET,
+    "mimic-cxr-jpg": PHYSIONET,
+    "chest-imagenome": PHYSIONET,
+    "ms-cxr": PHYSIONET,
+    "vindr-cxr": "PhysioNet access-controlled (VinDr-CXR data use agreement)",
+    "radvlm-instruction-dataset": PHYSIONET + ", derived from MIMIC-CXR and the other sources",
+    "padchest": "BIMCV research-use agreement (PadChest, PadChest-GR)",
+    "chexpert": "Stanford AIMI research use agreement (CheXpert, CheXpert Plus)",
+}
+_ALIASES = {
+    "mimic": "mimic-cxr",
+    "mimic-labels": "mimic-cxr",
+    "chestima": "chest-imagenome",
+    "chestimagenome": "chest-imagenome",
+    "mscxr": "ms-cxr",
+    "vindr": "vindr-cxr",
+    "vindr-cxr-mono": "vindr-cxr",
+    "radvlm": "radvlm-instruction-dataset",
+    "padchest-gr": "padchest",
+    "conv-grounded-padchest": "padchest",
+    "chexpertplus": "chexpert",
+    "chexpert-plus": "chexpert",
+    "conv": "mimic-cxr",
+    "conv-grounded": "ms-cxr",
+}
+
+
+class CredentialedDataError(PermissionError):
+    """A public push of data derived from credentialed sources, without the explicit flag."""
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", name.strip().lower())
+
+
+def credentialed_sources(sources: Iterable[str]) -> dict[str, str]:
+    """The given sources that are access-controlled, with their access terms; undeclared sources count as one.
+
+    A name matches a listed source or alias exactly or as a prefix followed by "-" (``mimic-cxr-jpg-2.1``).
+    """
+    sources = [s for s in sources if s and s.strip()]
+    if not sources:
+        return {"undeclared sources": "unknown provenance: treated as credentialed"}
+    found = {}
+    for source in sources:
+        name = _normalise(source)
+        for key in sorted({**{k: k for k in CREDENTIALED_SOURCES}, **_ALIASES}, key=len, reverse=True):
+            if name == key or name.startswith(key + "-"):
+                canonical = _ALIASES.get(key, key)
+                found[source] = CREDENTIALED_SOURCES[canonical]
+                break
+    return found
+
+
+def files_to_push(folder: str | Path, ignore_patterns: Sequence[str] = PUSH_IGNORE_PATTERNS) -> list[str]:
+    """The files ``push_folder`` sends: every file of ``folder`` not matched by the ignore patterns (ours and those
+    ``upload_folder`` always adds, ``.git`` and the download cache), sorted."""
+    folder = Path(folder)
+    paths = sorted(p.relative_to(folder).as_posix() for p in folder.glob("**/*") if p.is_file())
+    return list(filter_repo_objects(paths, ignore_patterns=[*ignore_patterns, *DEFAULT_IGNORE_PATTERNS]))
 
 
 def push_folder(
@@ -27,6 +119,7 @@ def push_folder(
         raise FileNotFoundError(f"{folder} has no README.md: every pushed checkpoint carries its model card.")
     api = api or HfApi()
     private = True if private is None else private
+    logger.info(f"Pushing {len(files_to_push(folder))} files of {folder} to {repo_id} (private={private})")
     api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     if revision:
         api.create_branch(repo_id, branch=revision, exist_ok=True)
@@ -36,5 +129,141 @@ def push_folder(
         revision=revision,
         commit_message=commit_message,
         ignore_patterns=PUSH_IGNORE_PATTERNS,
+    )
+    return str(commit)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def _schema_of(dataset: DatasetDict) -> str:
+    columns = set(next(iter(dataset.values())).column_names)
+    return "sft" if "messages" in columns else "grpo"
+
+
+def _task_counts(dataset: DatasetDict) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split in dataset.values():
+        if "task" in split.column_names:
+            for task in split["task"]:
+                counts[task] = counts.get(task, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def stage_dataset(dataset: DatasetDict, folder: str | Path, card_info: DatasetCardInfo) -> list[str]:
+    """Write the repo's files to ``folder``: Parquet shards ``data/{split}-XXXXX-of-YYYYY.parquet`` and README.md."""
+    folder = Path(folder)
+    written = []
+    for split, part in dataset.items():
+        shards = max(1, -(-part.data.nbytes // MAX_SHARD_BYTES))
+        for k in range(shards):
+            name = f"data/{split}-{k:05d}-of-{shards:05d}.parquet"
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            part.shard(shards, k, contiguous=True).to_parquet(str(folder / name))
+            written.append(name)
+    render_dataset_card(card_info).save(folder / "README.md")
+    return [*written, "README.md"]
+
+
+def push_dataset(
+    dataset: DatasetDict | Dataset,
+    repo_id: str,
+    sources: Sequence[str],
+    private: bool | None = None,
+    gated: bool | None = None,
+    allow_public_credentialed: bool = False,
+    build_command: str | None = None,
+    description: str | None = None,
+    revision: str | None = None,
+    api: HfApi | None = None,
+) -> str:
+    """Push a dataset with its card; private by default, and gated when derived from credentialed sources.
+
+    ``sources`` names what the rows derive from (``["mimic-cxr"]``, ``["synthetic"]``): an empty list is treated as
+    credentialed. Making credentialed data public raises ``CredentialedDataError`` unless
+    ``allow_public_credentialed`` is True (it then stays gated unless ``gated=False``).
+    """
+    if isinstance(dataset, Dataset):
+        dataset = DatasetDict({"train": dataset})
+    credentialed = credentialed_sources(sources)
+    private = True if private is None else private
+    if not private and credentialed and not allow_public_credentialed:
+        raise CredentialedDataError(
+            f"Refusing to make {repo_id} public: it derives from credentialed sources ({', '.join(credentialed)}), "
+            "whose data use agreements forbid redistribution. Keep it private, or pass allow_public_credentialed=True "
+            "(--allow_public_credentialed) if you have checked that sharing is allowed."
+        )
+    gated = bool(credentialed) if gated is None else gated
+    card_info = DatasetCardInfo(
+        repo_id=repo_id,
+        schema=_schema_of(dataset),
+        splits={name: len(part) for name, part in dataset.items()},
+        tasks=_task_counts(dataset),
+        sources=list(sources),
+        credentialed=credentialed,
+        gated=gated,
+        build_command=build_command,
+        description=description,
+    )
+    api = api or HfApi()
+    with tempfile.TemporaryDirectory() as staging:
+        files = stage_dataset(dataset, staging, card_info)
+        logger.info(f"Pushing {len(files)} files to dataset {repo_id} (private={private}, gated={gated})")
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        if gated:
+            api.update_repo_settings(repo_id, gated="manual", repo_type="dataset")
+        if revision:
+            api.create_branch(repo_id, branch=revision, exist_ok=True, repo_type="dataset")
+        operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(Path(staging) / f)) for f in files]
+        commit = api.create_commit(
+            repo_id,
+            operations,
+            commit_message="Upload dataset built with radvlm-grpo",
+            repo_type="dataset",
+            revision=revision,
+        )
+    return str(commit)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Evaluation results
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def load_hub_card(repo_id: str, revision: str | None = None, api: HfApi | None = None) -> ModelCard | None:
+    """The model card of a Hub repo, or None when it has none."""
+    api = api or HfApi()
+    try:
+        path = api.hf_hub_download(repo_id=repo_id, filename="README.md", revision=revision)
+    except EntryNotFoundError:
+        return None
+    return ModelCard.load(path)
+
+
+def push_evaluation(
+    repo_id: str,
+    summary: EvaluationSummary,
+    files: Mapping[str, str | Path],
+    revision: str | None = None,
+    api: HfApi | None = None,
+) -> str:
+    """Merge ``summary`` into the repo's card and commit it with ``files`` (path in repo -> local file) at once.
+
+    The repo must exist (push the checkpoint first); a repo without a card gets a new one.
+    """
+    api = api or HfApi()
+    card = load_hub_card(repo_id, revision, api) or render_model_card(CardInfo(model_id=repo_id, stage=None))
+    card = apply_evaluation(card, summary)
+    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode())]
+    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in sorted(files.items())]
+    logger.info(f"Pushing the evaluation ({len(operations)} files) to {repo_id}")
+    commit = api.create_commit(
+        repo_id,
+        operations,
+        commit_message=f"Add evaluation on {Path(summary.dataset).name} ({summary.split}) by radvlm-grpo",
+        repo_type="model",
+        revision=revision,
     )
     return str(commit)

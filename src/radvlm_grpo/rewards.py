@@ -372,3 +372,8 @@ def get_reward_funcs(names: Sequence[str], **options) -> list[RewardFunc]:
                 "(package.module.function)."
             )
     return funcs
+
+
+# The clinical rewards (radcliq, bertscore, radgraph_f1) register themselves here; their models load only when a
+# reward is built.
+from radvlm_grpo import clinical_rewards  # noqa: E402, F401

@@ -65,6 +65,13 @@ class SyntheticConfig:
         default=0.0, metadata={"help": "Std of per-pixel Gaussian noise (grey levels); makes PNGs ~5x bigger."}
     )
     thinking: bool = field(default=False, metadata={"help": "Append ' /think' to every question (thinking models)."})
+    varied_templates: bool = field(
+        default=True,
+        metadata={
+            "help": "Draw questions and answers from all of RadVLM's templates; off uses the first of each, which "
+            "a tiny model learns much faster (the CPU demo)."
+        },
+    )
 
     def split_sizes(self) -> dict[str, int]:
         return {"train": self.train_size, "validation": self.validation_size, "test": self.test_size}
@@ -379,7 +386,7 @@ def build_examples(config: SyntheticConfig) -> dict[str, list[dict]]:
             rng = row_rng(config.seed, split, index)
             scene = make_scene(rng, config, require=REQUIRES.get(task))
             text_rng = random.Random(int(rng.integers(2**63)))
-            question, answer, boxes = task_text(scene, task, text_rng, config.thinking)
+            question, answer, boxes = task_text(scene, task, text_rng, config.thinking, config.varied_templates)
             buffer = io.BytesIO()
             to_pil(scene.image).save(buffer, format="PNG", compress_level=1)
             image = {"bytes": buffer.getvalue(), "path": None}

@@ -112,10 +112,21 @@ def _sorted_boxes(boxes: list[Box]) -> list[Box]:
     return sorted(boxes, key=lambda b: (b[0], b[1]))
 
 
-def task_text(scene: Scene, task: str, rng: random.Random, thinking: bool = False) -> tuple[str, str, list[Box]]:
+class _FirstTemplate:
+    """Stands in for the template generator when templates are not varied: always the first template."""
+
+    @staticmethod
+    def choice(options):
+        return options[0]
+
+
+def task_text(
+    scene: Scene, task: str, rng: random.Random, thinking: bool = False, varied_templates: bool = True
+) -> tuple[str, str, list[Box]]:
     """Question, answer and ground-truth boxes of one row of ``task`` on ``scene``."""
+    template_rng = rng if varied_templates else _FirstTemplate()
     if task == REPORT_GENERATION:
-        return report_question(rng, thinking), write_report(scene.findings), []
+        return report_question(template_rng, thinking), write_report(scene.findings), []
     if task == ANATOMICAL_GROUNDING:
         subject = rng.choice(sorted(scene.regions))
         boxes = [scene.regions[subject]]
@@ -132,8 +143,8 @@ def task_text(scene: Scene, task: str, rng: random.Random, thinking: bool = Fals
         subject, boxes = finding.phrase, _sorted_boxes(finding.boxes)
     else:
         raise ValueError(f"Synthetic data has no task {task!r}.")
-    question = grounding_question(task, subject, rng, thinking)
-    return question, grounding_answer(task, subject, boxes, rng), boxes
+    question = grounding_question(task, subject, template_rng, thinking)
+    return question, grounding_answer(task, subject, boxes, template_rng), boxes
 
 
 def to_dataset_dict(examples: dict[str, list[dict]], schema: str) -> DatasetDict:
