@@ -33,6 +33,7 @@ from radvlm_grpo.generation import (
     generate_all,
     vllm_available,
 )
+from radvlm_grpo.hub import CredentialedDataError, credentialed_sources, push_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +78,15 @@ class ColdStartArguments(TraceFilter):
     hub_public: bool = field(
         default=False, metadata={"help": "Make the pushed dataset public (traces of credentialed data must not be)."}
     )
+    sources: list[str] = field(
+        default_factory=list,
+        metadata={
+            "help": "What the input rows derive from, e.g. mimic-cxr or synthetic; unknown counts as credentialed."
+        },
+    )
+    allow_public_credentialed: bool = field(
+        default=False, metadata={"help": "With --hub_public: confirm that you may redistribute credentialed data."}
+    )
 
     def __post_init__(self) -> None:
         if not self.dataset_name or not self.output_dir:
@@ -85,6 +95,13 @@ class ColdStartArguments(TraceFilter):
             raise ValueError(f"answer_mode must be 'teacher' or 'append', got {self.answer_mode!r}.")
         if self.backend not in ("auto", "vllm", "transformers"):
             raise ValueError(f"backend must be auto, vllm or transformers, got {self.backend!r}.")
+        if self.push_to_hub and self.hub_public and not self.allow_public_credentialed:
+            credentialed = credentialed_sources(self.sources)
+            if credentialed:  # refuse before hours of generation, not after
+                raise CredentialedDataError(
+                    f"Refusing a public push of traces derived from {', '.join(credentialed)} (unknown sources count "
+                    "as credentialed): keep them private, name --sources, or pass --allow_public_credentialed."
+                )
 
 
 def make_generator(args: ColdStartArguments):
@@ -159,8 +176,16 @@ def main(args: ColdStartArguments) -> DatasetDict:
         raise RuntimeError(f"No trace passed the filters ({dict(reasons)}); see {output_dir / 'stats.json'}.")
     traces = DatasetDict({"train": Dataset.from_list(kept, features=SFT_FEATURES)})
     traces.save_to_disk(output_dir / "dataset")
-    if args.push_to_hub:
-        traces.push_to_hub(args.push_to_hub, private=not args.hub_public)
+    if args.push_to_hub:  # private by default; gated and refused as public when derived from credentialed data
+        push_dataset(
+            traces,
+            args.push_to_hub,
+            sources=args.sources,
+            private=not args.hub_public,
+            allow_public_credentialed=args.allow_public_credentialed,
+            build_command=f"python scripts/generate_cold_start.py --dataset_name {args.dataset_name}",
+            description=f"Cold-start thinking traces written by {args.teacher_model}.",
+        )
     print(f"cold start: kept {len(kept)} of {len(rows)} traces -> {output_dir / 'dataset'}")
     return traces
 

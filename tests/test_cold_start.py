@@ -42,7 +42,10 @@ def test_teacher_prompt_holds_question_answer_and_optional_guide():
         (f"I check the lungs carefully and they are clear. {REPORT}", "no </think>"),
         (f"{REASONING} <think>more</think> {REPORT}", "several think blocks"),
         (f"<think>The ground truth says the lungs are clear, so I agree.</think> {REPORT}", "leaks the given answer"),
-        (f"<think>Looking at the image, the provided answer matches what I see.</think> {REPORT}", "leaks the given answer"),
+        (
+            f"<think>Looking at the image, the provided answer matches what I see.</think> {REPORT}",
+            "leaks the given answer",
+        ),
         (f"<think>Lungs fine.</think> {REPORT}", "reasoning too short"),
         (f"<think>{'The lungs look clear. ' * 30}</think> {REPORT}", "reasoning too long"),
         (REASONING, "answer differs"),  # the teacher dropped the answer
@@ -137,3 +140,16 @@ def test_tiny_generation_resume_and_cold_start_sft(monkeypatch, tmp_path, tiny_m
     assert results["train_samples"] == 2 * len(traces)  # traces + as many direct answers (mix_ratio 1.0)
     card = ModelCard.load(sft_out / "README.md")
     assert "cold_start" in card.data.tags and "/think" in card.text
+
+
+def test_public_push_of_credentialed_traces_is_refused_before_generation():
+    from radvlm_grpo.hub import CredentialedDataError
+
+    arguments = runpy.run_path(str(REPO_ROOT / "scripts/generate_cold_start.py"))["ColdStartArguments"]
+    common = dict(dataset_name="d", output_dir="o", push_to_hub="me/traces", hub_public=True)
+    with pytest.raises(CredentialedDataError, match="unknown sources"):
+        arguments(**common)
+    with pytest.raises(CredentialedDataError, match="mimic-cxr"):
+        arguments(**common, sources=["mimic-cxr"])
+    assert arguments(**common, sources=["synthetic"]).hub_public
+    assert arguments(**common, allow_public_credentialed=True).hub_public

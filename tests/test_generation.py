@@ -59,6 +59,10 @@ def test_resumes_without_redoing_finished_rows(generator, requests, tmp_path):
     results = generate_all(counting, requests, settings, path, batch_size=2)
     assert counting.asked == [r.id for r in requests[3:]]
     assert list(results) == [r.id for r in requests]
+    # The cut-off line stays on its own line: a third run finds every row and generates nothing.
+    again = Counting(generator)
+    generate_all(again, requests, settings, path, batch_size=2)
+    assert again.asked == []
 
 
 def test_retries_until_the_answer_is_acceptable(tmp_path):

@@ -7,6 +7,7 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
+from unittest.mock import MagicMock
 
 import numpy as np
 import pytest
@@ -412,10 +413,32 @@ def test_parallel_conversion_names_the_missing_image(tmp_path, radvlm_files):
         build_dataset([JsonSource(str(path))], "sft", ImageOptions(image_root=str(radvlm_files["images"])), num_proc=2)
 
 
-def test_push_to_hub_is_private_unless_asked(monkeypatch, radvlm_files):
+def test_push_to_hub_is_private_gated_and_refused_public(monkeypatch, radvlm_files):
+    from radvlm_grpo.hub import CredentialedDataError
+
     calls = []
-    monkeypatch.setattr("datasets.Dataset.push_to_hub", lambda self, repo_id, **kw: calls.append((repo_id, kw)))
+
+    def fake_push(dataset, repo_id, sources, private=None, allow_public_credentialed=False, **kwargs):
+        from radvlm_grpo.hub import push_dataset
+
+        calls.append((repo_id, list(dataset), private))
+        # The real guard runs with a mock API, so nothing reaches the Hub.
+        return push_dataset(
+            dataset,
+            repo_id,
+            sources,
+            private,
+            allow_public_credentialed=allow_public_credentialed,
+            api=MagicMock(),
+            **kwargs,
+        )
+
+    monkeypatch.setattr("radvlm_grpo.data.radvlm_json.push_dataset", fake_push)
+    monkeypatch.setattr("datasets.DatasetDict.push_to_hub", lambda self, *a, **kw: None)
     common = {"json": [str(radvlm_files["jsonl"])], "image_root": str(radvlm_files["images"]), "push_to_hub": "me/cxr"}
     assert prepare_dataset(PrepareDataConfig(**common)) is None
-    prepare_dataset(PrepareDataConfig(**common, hub_public=True, split="test"))
-    assert calls == [("me/cxr", {"split": "train", "private": True}), ("me/cxr", {"split": "test", "private": False})]
+    assert calls == [("me/cxr", ["train"], True)]
+    with pytest.raises(CredentialedDataError, match="credentialed"):
+        prepare_dataset(PrepareDataConfig(**common, hub_public=True, split="test"))
+    prepare_dataset(PrepareDataConfig(**common, hub_public=True, allow_public_credentialed=True, split="test"))
+    assert calls[-1] == ("me/cxr", ["test"], False)

@@ -176,6 +176,11 @@ def generate_all(
     done = _read_done(output_path)
     if done:
         logger.info(f"Resuming: {len(done)} rows already in {output_path}")
+    if output_path.is_file() and output_path.stat().st_size:
+        with output_path.open("rb+") as handle:  # a line cut off by a crash must not swallow the next record
+            handle.seek(-1, 2)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
     order: list[str] = []
     progress = tqdm(total=total, desc=desc)
     with output_path.open("a") as handle:

@@ -57,6 +57,7 @@ from radvlm_grpo.data.schema import (
     REPORT_GENERATION,
     SFT_FEATURES,
 )
+from radvlm_grpo.hub import push_dataset
 from radvlm_grpo.prompts import LOCATION_QUESTIONS, PHRASE_QUESTIONS, REPORT_QUESTIONS, THINK_SUFFIX
 
 logger = logging.getLogger(__name__)
@@ -772,6 +773,10 @@ class PrepareDataConfig:
         default=False,
         metadata={"help": "Make the Hub repo public. MIMIC-CXR-derived data is credentialed: private by default."},
     )
+    allow_public_credentialed: bool = field(
+        default=False,
+        metadata={"help": "With --hub_public: confirm that you may redistribute this credentialed data."},
+    )
     cache_dir: str | None = field(
         default=None, metadata={"help": "Scratch folder for the Arrow shards before saving (default: a temp dir)."}
     )
@@ -829,8 +834,15 @@ def prepare_dataset(config: PrepareDataConfig) -> DatasetDict | None:
             num_proc=config.num_proc,
         )
         print(format_stats(stats))
-        if config.push_to_hub:
-            dataset.push_to_hub(config.push_to_hub, split=config.split, private=not config.hub_public)
+        if config.push_to_hub:  # private and gated: the RadVLM data derive from credentialed sources
+            push_dataset(
+                DatasetDict({config.split: dataset}),
+                config.push_to_hub,
+                sources=["radvlm-instruction-dataset"],
+                private=not config.hub_public,
+                allow_public_credentialed=config.allow_public_credentialed,
+                build_command="python scripts/prepare_data.py " + " ".join(config.json),
+            )
         if not config.output_dir:
             return None
         save_split(dataset, config.output_dir, config.split, config.overwrite)
