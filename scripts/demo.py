@@ -3,23 +3,40 @@
 Usage:
     make demo                     # = python scripts/demo.py --output_dir data --seed 42
     python scripts/demo.py --output_dir /tmp/demo --seed 1
+    python scripts/demo.py --quick   # a few steps of everything (what CI runs); shows no improvement
 
-Each stage runs as its own process through the same entry points a user runs on real data.
+Stages: build the tiny Qwen3-VL and the synthetic data, SFT, GRPO with soft-F1 on the grounding tasks and with GLEU
+on report generation, evaluation of the SFT and GRPO models on the held-out test split, a comparison table, a
+reward-curve figure, and (with --thinking) the cold-start branch. Each stage runs as its own process through the
+same entry points a user runs on real data. The last line is ``demo: soft_f1 sft=<a> grpo=<b>``.
 """
 
 import argparse
-import json
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from radvlm_grpo.evaluation.compare import (
+    comparison_table,
+    merged_metrics,
+    metric_value,
+    plot_reward_curves,
+    reward_history,
+)
+from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The full demo and the quick one CI runs: (SFT steps, GRPO grounding steps, GRPO report steps, test rows).
+SIZES = {"full": (600, 100, 40, None), "quick": (4, 2, 2, 16)}
+SKIPPED_METRICS = ["bertscore", "chexbert", "radgraph", "radcliq"]  # need the clinical scorers' weights (the Hub)
 
 
 def run(step: str, command: list[str]) -> float:
     """Run one stage, streaming its output; stop the demo with the stage's name if it fails."""
+    command = [str(part) for part in command]
     print(f"\n=== demo: {step}\n$ {' '.join(command)}", flush=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=REPO_ROOT)
@@ -28,111 +45,109 @@ def run(step: str, command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def logged(output_dir: Path, key: str) -> list[float]:
-    """Every value of ``key`` in a run's log history (empty when the run logged none)."""
-    state = output_dir / "trainer_state.json"
-    if not state.is_file():
-        return []
-    return [log[key] for log in json.loads(state.read_text())["log_history"] if key in log]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="data", help="Folder for the model, data and checkpoints.")
+    parser.add_argument("--output_dir", default="data", help="Folder for the model, data, checkpoints and results.")
     parser.add_argument("--seed", type=int, default=42, help="Seed of the tiny model, the data and training.")
+    parser.add_argument("--quick", action="store_true", help="A few steps of every stage (a smoke test).")
     parser.add_argument(
         "--thinking", action="store_true", help="Also run the cold-start branch: traces from the SFT model, then SFT."
     )
     args = parser.parse_args()
+    sft_steps, grounding_steps, report_steps, test_rows = SIZES["quick" if args.quick else "full"]
     out = Path(args.output_dir).resolve()
     model_dir, data_dir, sft_dir = out / "tiny-qwen3-vl", out / "synthetic", out / "demo-sft"
     grpo_dirs = {"grounding": out / "demo-grpo-grounding", "report": out / "demo-grpo-report"}
+    eval_dirs = {name: out / "demo-eval" / name for name in ("sft", "grpo-grounding", "grpo-report")}
     cold_start_dir, cold_start_sft_dir = out / "demo-cold-start", out / "demo-cold-start-sft"
-    python = sys.executable
+    python, seed = sys.executable, str(args.seed)
     timings = {}
+    started = time.perf_counter()
 
-    timings["tiny model"] = run(
-        "build the tiny Qwen3-VL", [python, "-m", "radvlm_grpo.tiny", str(model_dir), "--seed", str(args.seed)]
-    )
-    timings["synthetic data"] = run(
-        "build synthetic CXR data",
-        [python, "-m", "radvlm_grpo.data.synthetic", str(data_dir), "--schema", "both", "--seed", str(args.seed)],
-    )
-    for folder in (sft_dir, *grpo_dirs.values(), cold_start_dir, cold_start_sft_dir):
+    for folder in (sft_dir, *grpo_dirs.values(), out / "demo-eval", cold_start_dir, cold_start_sft_dir):
         if folder.exists():  # a demo starts fresh; a user's run resumes from its last checkpoint instead
             shutil.rmtree(folder)
+    timings["tiny model"] = run(
+        "build the tiny Qwen3-VL", [python, "-m", "radvlm_grpo.tiny", model_dir, "--seed", seed]
+    )
+    # One question and answer template per task: the tiny model learns the boxes instead of 20 phrasings.
+    timings["synthetic data"] = run(
+        "build synthetic CXR data",
+        [python, "-m", "radvlm_grpo.data.synthetic", data_dir, "--schema", "both", "--seed", seed,
+         "--no-varied-templates"],
+    )  # fmt: skip
     timings["sft"] = run(
         "SFT",
-        [
-            python,
-            "scripts/sft.py",
-            "recipes/demo/sft.yaml",
-            "--model_name_or_path",
-            str(model_dir),
-            "--dataset_name",
-            str(data_dir / "sft"),
-            "--output_dir",
-            str(sft_dir),
-            "--seed",
-            str(args.seed),
-        ],
-    )
-
-    for task, grpo_dir in grpo_dirs.items():
+        [python, "scripts/sft.py", "recipes/demo/sft.yaml", "--model_name_or_path", model_dir,
+         "--dataset_name", data_dir / "sft", "--output_dir", sft_dir, "--seed", seed, "--max_steps", sft_steps],
+    )  # fmt: skip
+    for task, steps in (("grounding", grounding_steps), ("report", report_steps)):
         timings[f"grpo {task}"] = run(
             f"GRPO ({task})",
-            [
-                python,
-                "scripts/grpo.py",
-                f"recipes/demo/grpo_{task}.yaml",
-                "--model_name_or_path",
-                str(sft_dir),
-                "--dataset_name",
-                str(data_dir / "grpo"),
-                "--output_dir",
-                str(grpo_dir),
-                "--seed",
-                str(args.seed),
-            ],
-        )
+            [python, "scripts/grpo.py", f"recipes/demo/grpo_{task}.yaml", "--model_name_or_path", sft_dir,
+             "--dataset_name", data_dir / "grpo", "--output_dir", grpo_dirs[task], "--seed", seed,
+             "--max_steps", steps],
+        )  # fmt: skip
+
+    evaluations = {
+        "sft": (sft_dir, []),
+        "grpo-grounding": (grpo_dirs["grounding"], ["--tasks", "anatomical_grounding", "abnormality_grounding",
+                                                    "phrase_grounding"]),
+        "grpo-report": (grpo_dirs["report"], ["--tasks", "report_generation"]),
+    }  # fmt: skip
+    for name, (model, extra) in evaluations.items():
+        limit = ["--max_samples", test_rows] if test_rows else []
+        timings[f"eval {name}"] = run(
+            f"evaluate {name} on the held-out test split",
+            [python, "scripts/evaluate.py", "--model_name_or_path", model, "--dataset_name", data_dir / "grpo",
+             "--split", "test", "--output_dir", eval_dirs[name], "--max_new_tokens", "64", "--batch_size", "16",
+             "--skip_metrics", *SKIPPED_METRICS, *extra, *limit],
+        )  # fmt: skip
 
     if args.thinking:
         timings["cold-start traces"] = run(
             "cold-start traces (the SFT model as its own teacher)",
-            [
-                python, "scripts/generate_cold_start.py", "--teacher_model", str(sft_dir), "--backend", "transformers",
-                "--answer_mode", "append", "--dataset_name", str(data_dir / "grpo"), "--output_dir", str(cold_start_dir),
-                "--max_samples", "96", "--max_new_tokens", "48", "--batch_size", "16", "--temperature", "1.0",
-                "--seed", str(args.seed),
-            ],
+            [python, "scripts/generate_cold_start.py", "--teacher_model", sft_dir, "--backend", "transformers",
+             "--answer_mode", "append", "--dataset_name", data_dir / "grpo", "--output_dir", cold_start_dir,
+             "--max_samples", "16" if args.quick else "96", "--max_new_tokens", "48", "--batch_size", "16",
+             "--temperature", "1.0", "--seed", seed, "--sources", "synthetic"],
         )  # fmt: skip
         timings["cold-start sft"] = run(
             "cold-start SFT (traces mixed 1:1 with direct answers)",
-            [
-                python, "scripts/sft.py", "recipes/demo/cold_start.yaml", "--model_name_or_path", str(sft_dir),
-                "--dataset_name", str(cold_start_dir / "dataset"), "--mix_dataset_name", str(data_dir / "sft"),
-                "--output_dir", str(cold_start_sft_dir), "--seed", str(args.seed),
-            ],
+            [python, "scripts/sft.py", "recipes/demo/cold_start.yaml", "--model_name_or_path", sft_dir,
+             "--dataset_name", cold_start_dir / "dataset", "--mix_dataset_name", data_dir / "sft",
+             "--output_dir", cold_start_sft_dir, "--seed", seed, *(["--max_steps", "2"] if args.quick else [])],
         )  # fmt: skip
+
+    sft = merged_metrics([eval_dirs["sft"] / "metrics.json"])
+    grpo = merged_metrics([eval_dirs["grpo-grounding"] / "metrics.json", eval_dirs["grpo-report"] / "metrics.json"])
+    table = comparison_table({"SFT": sft, "GRPO": grpo})
+    curves = plot_reward_curves(
+        {
+            "GRPO grounding (soft-F1)": (grpo_dirs["grounding"] / "trainer_state.json", "soft_f1"),
+            "GRPO reports (GLEU)": (grpo_dirs["report"] / "trainer_state.json", "gleu"),
+        },
+        out / "demo-eval" / "reward_curves.png",
+    )
+    (out / "demo-eval" / "comparison.md").write_text(
+        "Held-out synthetic test split; GRPO = the grounding GRPO model on grounding rows and the report GRPO model "
+        "on report rows; 95% bootstrap intervals.\n\n" + table
+    )
 
     print("\n=== demo: summary")
     for step, seconds in timings.items():
-        print(f"  {step:<16} {seconds:6.1f} s")
-    losses = logged(sft_dir, "loss")
-    print(
-        f"  SFT loss         {losses[0]:.3f} -> {losses[-1]:.3f}  ({sft_dir})" if losses else "  SFT loss not logged"
-    )
+        print(f"  {step:<18} {seconds:6.1f} s")
+    print(f"  {'total':<18} {time.perf_counter() - started:6.1f} s")
     for task, reward in (("grounding", "soft_f1"), ("report", "gleu")):
-        values = logged(grpo_dirs[task], f"rewards/{reward}/mean")
+        _, values = reward_history(grpo_dirs[task] / "trainer_state.json", reward)
         if values:
-            print(f"  GRPO {task:<10}  {reward} {values[0]:.3f} -> {values[-1]:.3f}  ({grpo_dirs[task]})")
-    if args.thinking:
-        stats = json.loads((cold_start_dir / "stats.json").read_text())
-        losses = logged(cold_start_sft_dir, "loss")
-        print(
-            f"  cold-start       kept {stats['kept']} of {stats['rows']} traces; SFT loss {losses[0]:.3f} -> {losses[-1]:.3f}"
-        )
-    print(f"  model cards      {sft_dir / 'README.md'}, {grpo_dirs['grounding'] / 'README.md'}")
+            print(f"  GRPO {task} training reward ({reward}): {values[0]:.3f} -> {values[-1]:.3f}")
+    print(f"\nSFT vs GRPO on the held-out test split:\n\n{table}")
+    print(f"comparison: {out / 'demo-eval' / 'comparison.md'}\nreward curves: {curves}")
+    print(f"model cards: {sft_dir / 'README.md'}, {eval_dirs['grpo-grounding'] / 'model_card.md'}")
+    sft_f1 = metric_value(sft, ALL_GROUNDING, "soft_f1")
+    grpo_f1 = metric_value(grpo, ALL_GROUNDING, "soft_f1")
+    print(f"demo: soft_f1 sft={sft_f1:.4f} grpo={grpo_f1:.4f}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,30 @@
+"""The demo's pipeline end to end in its quick form (CI): every stage runs and the final line is well formed."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_every_stage(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "scripts/demo.py", "--quick", "--thinking", "--output_dir", str(tmp_path), "--seed", "3"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    last_line = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"demo: soft_f1 sft=\d\.\d{4} grpo=\d\.\d{4}", last_line), last_line
+    comparison = (tmp_path / "demo-eval" / "comparison.md").read_text()
+    assert "| grounding soft-F1 |" in comparison and "| report GLEU |" in comparison
+    assert (tmp_path / "demo-eval" / "reward_curves.png").stat().st_size > 0
+    for name in ("sft", "grpo-grounding", "grpo-report"):
+        assert (tmp_path / "demo-eval" / name / "metrics.json").is_file()
+    assert (tmp_path / "demo-cold-start-sft" / "README.md").is_file()
