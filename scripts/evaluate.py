@@ -7,11 +7,15 @@ Usage:
     # a thinking model, sampled as the authors did, with regeneration of answers that lack </think>
     python scripts/evaluate.py --model_name_or_path Qwen/Qwen3-VL-8B-Thinking --thinking --temperature 1.0 \
         --max_new_tokens 4096 --box_scale 1000 --dataset_name data/radvlm_grpo --output_dir eval/qwen3vl-thinking
+    # with an out-of-distribution test set (IU X-ray for a MIMIC-trained model), reported apart
+    python scripts/evaluate.py --model_name_or_path me/RadVLM-GRPO --dataset_name data/radvlm_grpo --split test \
+        --ood_dataset_name data/public/openi --ood_split test --output_dir eval/radvlm-grpo
     # settings from a YAML file, any of them overridden on the command line
     python scripts/evaluate.py my_evaluation.yaml --max_samples 100
 
 Writes predictions.jsonl (resumed after a crash), samples.jsonl, metrics.json, results.md, figures/ and
-model_card.md to --output_dir; --push_to_hub merges the results into the model's Hub card.
+model_card.md to --output_dir (and ood/ for the out-of-distribution set); --push_to_hub merges the results into the
+model's Hub card.
 """
 
 import logging

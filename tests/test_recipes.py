@@ -27,6 +27,7 @@ def test_recipes_exist():
     expected = {"radvlm/sft.yaml", "radvlm/sft_lora.yaml", "demo/sft.yaml", "demo/grpo_grounding.yaml"}
     expected |= {"demo/grpo_report.yaml", "ablations/grpo_bertscore.yaml", "ablations/grpo_radgraph.yaml"}
     expected |= {"ablations/grpo_gleu.yaml"}
+    expected |= {"public/sft.yaml", "public/grpo.yaml", "public/grpo_grounding.yaml"}
     for family in ("radvlm", "qwen3vl"):
         expected |= {f"{family}/{name}.yaml" for name in GRPO_VARIANTS}
     assert expected <= names

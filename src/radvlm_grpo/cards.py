@@ -88,6 +88,7 @@ class EvaluationSummary:
     command: str | None = None
     recipe_text: str | None = None
     n_resamples: int = 2000
+    out_of_distribution: EvaluationSummary | None = None  # a second test set outside the training distribution
 
 
 @dataclass
@@ -123,15 +124,22 @@ def _format_metric(value: float) -> str:
 
 
 def _task_name(group: str) -> str:
-    from radvlm_grpo.evaluation.grounding_metrics import TABLE2_BENCHMARKS
+    from radvlm_grpo.evaluation.grounding_metrics import ABNORMALITY_NIH, TABLE2_BENCHMARKS
 
     if group == "report_generation":
         return "Radiology report generation"
-    return f"Visual grounding: {TABLE2_BENCHMARKS.get(group, group)}"
+    names = {**TABLE2_BENCHMARKS, ABNORMALITY_NIH: "Abnorm. (NIH ChestX-ray14)"}
+    return f"Visual grounding: {names.get(group, group)}"
 
 
-def eval_results(summary: EvaluationSummary) -> list[EvalResult]:
-    """model-index entries: one per (group, metric), values as the tables show them (% except RadCliQ, characters)."""
+OOD_SUFFIX = " (out of distribution)"
+
+
+def eval_results(summary: EvaluationSummary, ood: bool = False) -> list[EvalResult]:
+    """model-index entries: one per (group, metric), values as the tables show them (% except RadCliQ, characters).
+
+    An out-of-distribution test set adds its own entries, its groups marked " (out of distribution)".
+    """
     dataset_type = summary.dataset if _is_hub_id(summary.dataset) else Path(summary.dataset).name
     results = []
     for group, metrics in summary.intervals.items():
@@ -143,16 +151,18 @@ def eval_results(summary: EvaluationSummary) -> list[EvalResult]:
             results.append(
                 EvalResult(
                     task_type="image-text-to-text",
-                    task_name=_task_name(group),
+                    task_name=_task_name(group) + (OOD_SUFFIX if ood else ""),
                     dataset_type=dataset_type,
                     dataset_name=f"{Path(summary.dataset).name} ({summary.split})",
-                    dataset_config=group,
+                    dataset_config=group + (OOD_SUFFIX if ood else ""),
                     dataset_split=summary.split,
                     metric_type=name,
                     metric_name=METRIC_NAMES.get(name, name),
                     metric_value=shown,
                 )
             )
+    if summary.out_of_distribution is not None and not ood:
+        results += eval_results(summary.out_of_distribution, ood=True)
     return results
 
 
@@ -192,9 +202,33 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
         "report_lengths": "Report lengths",
     }
     parts += [f"![{titles.get(name, name)}]({path})" for name, path in summary.figures.items()]
+    if summary.out_of_distribution is not None:
+        parts += _ood_parts(summary, summary.out_of_distribution)
     if summary.recipe_text:
         parts += ["Evaluation settings:", f"```yaml\n{summary.recipe_text.strip()}\n```"]
     return "\n\n".join(parts)
+
+
+def _ood_parts(summary: EvaluationSummary, ood: EvaluationSummary) -> list[str]:
+    """The out-of-distribution figures beside the in-distribution ones: one row per metric, both columns."""
+    from radvlm_grpo.evaluation.tables import side_by_side_markdown
+
+    parts = [
+        "### Out of distribution",
+        f"Also evaluated, the same way, on `{ood.dataset}`, split `{ood.split}` ({ood.n} rows), a test set outside "
+        "the training distribution (another hospital, population, report style or view). The gap between the two "
+        "columns shows how far the in-distribution figures carry beyond the training data.",
+        side_by_side_markdown(
+            {"in distribution": summary.intervals, "out of distribution": ood.intervals},
+            {"in distribution": summary.dataset, "out of distribution": ood.dataset},
+        ).rstrip(),
+    ]
+    if ood.not_computed:
+        parts.append(
+            "Not computed (out of distribution): " + "; ".join(f"{k} ({v})" for k, v in ood.not_computed.items()) + "."
+        )
+    parts += [f"![{name} (out of distribution)]({path})" for name, path in ood.figures.items()]
+    return parts
 
 
 def _evaluation_block(summary: EvaluationSummary | None, model_id: str) -> str:
@@ -309,6 +343,7 @@ class DatasetCardInfo:
     build_command: str | None = None
     description: str | None = None
     license: str | None = None
+    terms: dict[str, str] = field(default_factory=dict)  # public source -> its licence and terms of use
 
 
 def size_category(rows: int) -> str:
@@ -365,4 +400,5 @@ def render_dataset_card(info: DatasetCardInfo) -> DatasetCard:
         gated=info.gated,
         build_command=info.build_command,
         description=info.description,
+        terms=info.terms,
     )

@@ -9,6 +9,9 @@ Models, data and results derived from credentialed sources must not become publi
   module logs, returns or writes (cards, commit messages) contains it.
 
 ``CREDENTIALED_SOURCES`` is the documented list of access-controlled chest X-ray sources of the RadVLM data.
+``PUBLIC_SOURCES`` lists the credential-free ones with their licence and terms, which the dataset card states. A
+source whose licence forbids sharing derivatives (IU X-ray / Open-i, CC BY-NC-ND 4.0) is never pushed, private or not:
+``push_dataset`` raises ``NoDerivativesError`` before anything reaches the Hub.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import re
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
@@ -71,12 +75,74 @@ _ALIASES = {
 }
 
 
+@dataclass(frozen=True)
+class PublicTerms:
+    """The licence (a Hub licence id) and terms of a credential-free source; ``no_derivatives``: never push."""
+
+    license: str
+    terms: str
+    no_derivatives: bool = False
+
+
+PUBLIC_SOURCES = {
+    "open-i": PublicTerms(
+        "cc-by-nc-nd-4.0",
+        "CC BY-NC-ND 4.0 (IU X-ray, Indiana University / National Library of Medicine, https://openi.nlm.nih.gov): "
+        "non-commercial use with attribution; no derivatives may be shared, so converted copies are built locally "
+        "from the original at run time and never pushed",
+        no_derivatives=True,
+    ),
+    "nih-chestxray14": PublicTerms(
+        "cc0-1.0",
+        "public domain (CC0; NIH Clinical Center, https://nihcc.app.box.com/v/ChestXray-NIHCC): use is unrestricted, "
+        "but NIH asks users to link the original download site, acknowledge the NIH Clinical Center and cite Wang et "
+        'al., "ChestX-ray8: Hospital-scale Chest X-ray Database and Benchmarks ...", CVPR 2017',
+    ),
+}
+_PUBLIC_ALIASES = {
+    "openi": "open-i",
+    "iu-xray": "open-i",
+    "iu-x-ray": "open-i",
+    "ykumards/open-i": "open-i",
+    "nih": "nih-chestxray14",
+    "chestx-ray14": "nih-chestxray14",
+    "nih-chest-x-ray-dataset": "nih-chestxray14",
+    "alkzar90/nih-chest-x-ray-dataset": "nih-chestxray14",
+}
+
+
 class CredentialedDataError(PermissionError):
     """A public push of data derived from credentialed sources, without the explicit flag."""
 
 
+class NoDerivativesError(PermissionError):
+    """A push of data derived from a source whose licence forbids sharing derivatives (Open-i: CC BY-NC-ND 4.0)."""
+
+
 def _normalise(name: str) -> str:
     return re.sub(r"[\s_]+", "-", name.strip().lower())
+
+
+def public_terms(sources: Iterable[str]) -> dict[str, PublicTerms]:
+    """The given sources that are credential-free public data, with their licence and terms (matched as
+    ``credentialed_sources`` matches: exactly, or as a prefix followed by "-")."""
+    found = {}
+    for source in sources:
+        name = _normalise(source or "")
+        for key in sorted({**{k: k for k in PUBLIC_SOURCES}, **_PUBLIC_ALIASES}, key=len, reverse=True):
+            if name == key or name.startswith(key + "-"):
+                found[source] = PUBLIC_SOURCES[_PUBLIC_ALIASES.get(key, key)]
+                break
+    return found
+
+
+def no_derivatives_message(repo_id: str, sources: Iterable[str]) -> str:
+    names = ", ".join(sources)
+    return (
+        f"Refusing to push {repo_id}: it derives from {names}, licensed CC BY-NC-ND 4.0 (no derivatives). Converted "
+        "images and reports may be used locally but not shared, on the Hub or elsewhere, privately or publicly. "
+        "Build the data on each machine with `python scripts/prepare_public_data.py --dataset open-i ...` instead."
+    )
 
 
 def credentialed_sources(sources: Iterable[str]) -> dict[str, str]:
@@ -96,6 +162,14 @@ def credentialed_sources(sources: Iterable[str]) -> dict[str, str]:
                 found[source] = CREDENTIALED_SOURCES[canonical]
                 break
     return found
+
+
+def _public_license(public: Mapping[str, PublicTerms], credentialed: Mapping[str, str]) -> str | None:
+    """The card's licence when public sources are involved: theirs when they share one, "other" when mixed."""
+    if not public:
+        return None
+    licenses = {terms.license for terms in public.values()}
+    return licenses.pop() if len(licenses) == 1 and not credentialed else "other"
 
 
 def files_to_push(folder: str | Path, ignore_patterns: Sequence[str] = PUSH_IGNORE_PATTERNS) -> list[str]:
@@ -183,8 +257,14 @@ def push_dataset(
 
     ``sources`` names what the rows derive from (``["mimic-cxr"]``, ``["synthetic"]``): an empty list is treated as
     credentialed. Making credentialed data public raises ``CredentialedDataError`` unless
-    ``allow_public_credentialed`` is True (it then stays gated unless ``gated=False``).
+    ``allow_public_credentialed`` is True (it then stays gated unless ``gated=False``). Data derived from a
+    no-derivatives source (Open-i) raise ``NoDerivativesError`` whatever the flags. The card states the licence and
+    terms of every public source.
     """
+    public = public_terms(sources)
+    no_derivatives = [s for s, terms in public.items() if terms.no_derivatives]
+    if no_derivatives:
+        raise NoDerivativesError(no_derivatives_message(repo_id, no_derivatives))
     if isinstance(dataset, Dataset):
         dataset = DatasetDict({"train": dataset})
     credentialed = credentialed_sources(sources)
@@ -206,6 +286,8 @@ def push_dataset(
         gated=gated,
         build_command=build_command,
         description=description,
+        license=_public_license(public, credentialed),
+        terms={source: terms.terms for source, terms in public.items()},
     )
     api = api or HfApi()
     with tempfile.TemporaryDirectory() as staging:

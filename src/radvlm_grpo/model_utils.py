@@ -68,3 +68,26 @@ def get_model_init_kwargs(model_args: ModelConfig) -> dict:
 def get_model(model_args: ModelConfig, **overrides) -> torch.nn.Module:
     kwargs = get_model_init_kwargs(model_args) | overrides
     return _load(AutoModelForImageTextToText.from_pretrained, model_args.model_name_or_path, **kwargs)
+
+
+def merge_lora(
+    adapter_dir: str | Path, output_dir: str | Path, base_model: str | None = None, dtype: str = "auto"
+) -> Path:
+    """Fold a LoRA adapter into its base model and save a plain checkpoint (with the adapter folder's processor and
+    card), so the next stage loads it like any model: GRPO adds its own LoRA, vLLM serves it, evaluation reads it."""
+    import shutil
+
+    from peft import PeftConfig, PeftModel
+
+    adapter_dir, output_dir = Path(adapter_dir), Path(output_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise FileNotFoundError(f"{adapter_dir} holds no LoRA adapter (adapter_config.json); nothing to merge.")
+    base = base_model or PeftConfig.from_pretrained(str(adapter_dir)).base_model_name_or_path
+    model = _load(AutoModelForImageTextToText.from_pretrained, base, dtype=dtype)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    merged.save_pretrained(output_dir)
+    has_processor = any((adapter_dir / f).is_file() for f in ("processor_config.json", "preprocessor_config.json"))
+    _load(AutoProcessor.from_pretrained, str(adapter_dir) if has_processor else base).save_pretrained(output_dir)
+    if (adapter_dir / "README.md").is_file():
+        shutil.copy(adapter_dir / "README.md", output_dir / "README.md")
+    return output_dir

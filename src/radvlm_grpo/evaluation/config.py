@@ -52,7 +52,25 @@ class EvaluationArguments:
         default_factory=list,
         metadata={"help": f"Tasks to evaluate (all of {', '.join(GRPO_TASKS)} present when empty)."},
     )
-    max_samples: int | None = field(default=None, metadata={"help": "Evaluate only the first N rows (quick checks)."})
+    max_samples: int | None = field(
+        default=None, metadata={"help": "Evaluate only the first N rows of each test set (quick checks)."}
+    )
+    # Out-of-distribution test set
+    ood_dataset_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "A second test set outside the training distribution (GRPO schema, e.g. data/public/openi for a "
+            "MIMIC-trained model), evaluated the same way and reported apart under 'Out of distribution'."
+        },
+    )
+    ood_dataset_config: str | None = field(
+        default=None, metadata={"help": "Its config or local subfolder (default: 'grpo' when the folder has one)."}
+    )
+    ood_split: str = field(default="test", metadata={"help": "Split of the out-of-distribution test set."})
+    ood_tasks: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Tasks to evaluate on the out-of-distribution set (all GRPO tasks it has when empty)."},
+    )
     image_min_pixels: int | None = field(default=None, metadata={"help": "Minimum pixels per image after resizing."})
     image_max_pixels: int | None = field(
         default=None, metadata={"help": "Maximum pixels per image after resizing (RadVLM-GRPO evaluation: 451584)."}
@@ -136,7 +154,7 @@ class EvaluationArguments:
         for name in ("model_name_or_path", "dataset_name", "output_dir"):
             if not getattr(self, name):
                 raise ValueError(f"--{name} is required.")
-        unknown = sorted(set(self.tasks) - set(GRPO_TASKS))
+        unknown = sorted((set(self.tasks) | set(self.ood_tasks)) - set(GRPO_TASKS))
         if unknown:
             raise ValueError(f"Unknown task(s) {unknown}; evaluation knows {list(GRPO_TASKS)}.")
         unknown = sorted(set(self.skip_metrics) - set(CLINICAL_METRICS))

@@ -6,7 +6,8 @@ and exposes each metric as additive per-sample statistics (mAP and soft-F1: mean
 
 Table 2 reports one column per *dataset*: phrase grounding has two (MS-CXR and PadChest-GR). The GRPO schema keeps
 the task, not the source, so the benchmark of a row comes from an optional ``source`` column, else from RadVLM's id
-prefix (``mscxr-test_12``, ``padchest-test_3``), else from its task.
+prefix (``mscxr-test_12``, ``padchest-test_3``), else from its task. Abnormality grounding on the public NIH
+ChestX-ray14 boxes (ids ``nih-...``, ``data/nih.py``) is its own benchmark, never shown under VinDr-CXR's column.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
 
 PHRASE_MS = f"{PHRASE_GROUNDING}/mscxr"
 PHRASE_PAD = f"{PHRASE_GROUNDING}/padchest"
+ABNORMALITY_NIH = f"{ABNORMALITY_GROUNDING}/nih"
 ALL_GROUNDING = "grounding"
 
 # Benchmark key -> Table 2 column header, in the paper's column order.
@@ -39,6 +41,9 @@ _PHRASE_SOURCES = {"mscxr": PHRASE_MS, "ms-cxr": PHRASE_MS, "padchest": PHRASE_P
 
 def benchmark_of(task: str, row_id: str = "", source: str | None = None) -> str:
     """The Table 2 benchmark of a grounding row (module docstring); other tasks map to themselves."""
+    if task == ABNORMALITY_GROUNDING:
+        names = ((source or "").lower(), re.split(r"[-_]", (row_id or "").lower())[0])
+        return ABNORMALITY_NIH if any(name.startswith("nih") for name in names) else task
     if task != PHRASE_GROUNDING:
         return task
     for name in (source, re.split(r"[-_]", (row_id or "").lower())[0]):

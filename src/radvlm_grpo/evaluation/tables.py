@@ -11,7 +11,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from radvlm_grpo.data.schema import PHRASE_GROUNDING
-from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING, TABLE2_BENCHMARKS
+from radvlm_grpo.evaluation.grounding_metrics import ABNORMALITY_NIH, ALL_GROUNDING, TABLE2_BENCHMARKS
 
 # (header, metric key, scale to the displayed unit, decimals). RGF1 is RadGraph-F1 "complete" (RG_ER-bar): the paper
 # does not say which level Table 1 reports; its Table 3 marks the complete-level reward's own column (method.md 4.2).
@@ -57,7 +57,7 @@ PAPER_TABLE2 = (
 # Units of the detailed table: metrics shown as percentages, the others raw.
 RAW_METRICS = {"radcliq_v1", "avg_chars"}
 MISSING = "–"
-EXTRA_HEADERS = {PHRASE_GROUNDING: "Phrase (source not recorded)"}
+EXTRA_HEADERS = {PHRASE_GROUNDING: "Phrase (source not recorded)", ABNORMALITY_NIH: "Abnorm. (NIH ChestX-ray14)"}
 PAPER_SOURCE = "Gundersen, Deperrois et al., arXiv:2512.10691"
 
 
@@ -149,6 +149,68 @@ def results_markdown(
         ]
     parts += [
         f"## All metrics with bootstrap 95% intervals ({n_resamples} resamples; %, except RadCliQ and characters)\n",
+        intervals_markdown(intervals),
+    ]
+    if not_computed:
+        parts.append("Not computed: " + "; ".join(f"{k} ({v})" for k, v in not_computed.items()) + ".\n")
+    return "\n".join(parts)
+
+
+def _cell(result: Mapping[str, float] | None, name: str) -> str:
+    if result is None:
+        return MISSING
+    scale, decimals = (1, 3) if name in RAW_METRICS else (100, 1)
+    decimals = 0 if name == "avg_chars" else decimals
+    low, high = _fmt(result["low"], scale, decimals), _fmt(result["high"], scale, decimals)
+    interval = "" if MISSING in (low, high) else f" [{low}, {high}]"
+    return f"{_fmt(result['value'], scale, decimals)}{interval} (n={result['n']})"
+
+
+def side_by_side_markdown(
+    columns: Mapping[str, Mapping[str, Mapping[str, Mapping[str, float]]]], datasets: Mapping[str, str]
+) -> str:
+    """Every metric of several evaluations side by side: ``{column: {group: {metric: interval}}}``, one row per
+    (group, metric) found in any column, "–" where a column lacks it (e.g. grounding only in distribution)."""
+    keys: list[tuple[str, str]] = []
+    for groups in columns.values():
+        keys += [(g, m) for g, metrics in groups.items() for m in metrics if (g, m) not in keys]
+    lines = _header(["group", "metric", *(f"{label} (`{datasets[label]}`)" for label in columns)])
+    for group, name in keys:
+        cells = [_cell(groups.get(group, {}).get(name), name) for groups in columns.values()]
+        lines.append(_row([group, name, *cells]))
+    return "\n".join(lines) + "\n"
+
+
+def out_of_distribution_markdown(
+    label: str,
+    size: str,
+    dataset: str,
+    split: str,
+    report_metrics: Mapping[str, float | None] | None,
+    map_by_benchmark: Mapping[str, float | None] | None,
+    intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
+    not_computed: Mapping[str, str] | None = None,
+    n_resamples: int = 2000,
+) -> str:
+    """The "Out of distribution" section of ``results.md``: the same tables without the paper's rows, which were
+    measured on RadVLM's (MIMIC-CXR and friends) test sets and compare with nothing here."""
+    parts = [
+        "## Out of distribution\n",
+        f"Test data outside the training distribution: `{dataset}`, split `{split}`, evaluated the same way. The "
+        "paper's rows are left out: they were measured on other test sets.\n",
+    ]
+    if report_metrics is not None:
+        parts += [
+            "### Report generation (Table 1 layout; %, RCQ raw, lower is better)\n",
+            table1_markdown(label, size, report_metrics, include_paper=False),
+        ]
+    if map_by_benchmark is not None:
+        parts += [
+            "### Visual grounding (Table 2 layout; mAP@0.5, %)\n",
+            table2_markdown(label, map_by_benchmark, include_paper=False),
+        ]
+    parts += [
+        f"### All metrics with bootstrap 95% intervals ({n_resamples} resamples)\n",
         intervals_markdown(intervals),
     ]
     if not_computed:

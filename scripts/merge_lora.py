@@ -1,0 +1,40 @@
+"""Merge a LoRA adapter (what the LoRA recipes save) into its base model, for the next stage to load as a plain model.
+
+    python scripts/merge_lora.py --adapter_dir data/public-sft --output_dir data/public-sft-merged
+
+GRPO with LoRA must start from a plain checkpoint (TRL will not stack a new adapter on a saved one), and vLLM and
+``scripts/evaluate.py`` read plain checkpoints; the merged folder keeps the adapter's processor and model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+from transformers import HfArgumentParser
+
+from radvlm_grpo.model_utils import merge_lora
+
+
+@dataclass
+class MergeArguments:
+    """What to merge and where to write the merged checkpoint."""
+
+    adapter_dir: str = field(metadata={"help": "Folder of the LoRA adapter (a LoRA recipe's output_dir)."})
+    output_dir: str = field(metadata={"help": "Folder for the merged model, its processor and card."})
+    base_model: str | None = field(
+        default=None, metadata={"help": "Base model (default: the one recorded in adapter_config.json)."}
+    )
+    dtype: str = field(default="auto", metadata={"help": "dtype of the merged weights: auto, bfloat16, float32."})
+
+
+def main(argv: list[str] | None = None) -> None:
+    (args,) = HfArgumentParser(MergeArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    path = merge_lora(args.adapter_dir, args.output_dir, args.base_model, args.dtype)
+    print(f"Merged model written to {path}")
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    main()
