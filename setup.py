@@ -95,7 +95,14 @@ setup(
     license="Apache-2.0",
     package_dir={"": "src"},
     packages=find_packages("src"),
-    package_data={"radvlm_grpo": ["templates/*"]},
+    package_data={
+        "radvlm_grpo": [
+            "templates/*",
+            "scorers/bertscore_baselines/*/*.tsv",
+            "scorers/bertscore_baselines/LICENSE",
+            "scorers/bertscore_baselines/README.md",
+        ]
+    },
     python_requires=">=3.11",
     install_requires=install_requires,
     extras_require=extras,

@@ -39,6 +39,11 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         box_scale=script_args.box_scale,
         thinking=script_args.thinking,
         soft_f1_variant=script_args.soft_f1_variant,
+        radgraph_model=script_args.radgraph_model,
+        scorer_device=script_args.scorer_device,
+        scorer_weights_dir=script_args.scorer_weights_dir,
+        scorer_batch_size=script_args.scorer_batch_size,
+        scorer_cache_size=script_args.scorer_cache_size,
     )
     train_dataset, eval_dataset = load_splits(script_args, training_args, "grpo")
     prompt_edits = dict(

@@ -14,7 +14,7 @@ import pytest
 from radvlm_grpo.install_metrics import DEFAULT_METRICS_DIR, default_modules_cache, find_modules, install_metrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["grounding_map", "soft_f1"]
+MODULES = ["chexbert_f1", "grounding_map", "radcliq", "radgraph_f1", "soft_f1"]
 
 
 def test_module_folders_are_complete():

@@ -11,7 +11,6 @@ import pytest
 from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, PHRASE_GROUNDING, REPORT_GENERATION
 from radvlm_grpo.grounding_eval import coco_ap, evaluate_grounding, grounding_map
 from radvlm_grpo.rewards import (
-    PENDING_REWARDS,
     REWARD_REGISTRY,
     completion_text,
     get_reward_funcs,
@@ -41,10 +40,8 @@ def test_registry_names_and_trl_names():
 
 
 @pytest.mark.parametrize("name", ["radcliq", "bertscore", "radgraph_f1"])
-def test_clinical_rewards_are_not_available_yet(name):
-    assert name in PENDING_REWARDS
-    with pytest.raises(NotImplementedError, match="issue 5"):
-        get_reward_funcs([name])
+def test_clinical_rewards_are_registered(name):
+    assert name in REWARD_REGISTRY
 
 
 def test_unknown_names_and_options():

@@ -129,6 +129,8 @@ class GRPOScriptArguments(ScriptArguments):
         system_prompt: Optional system message before every prompt (RadVLM-GRPO uses none).
         box_scale: Coordinate scale of boxes in completions: 1 for RadVLM's [0, 1] boxes, 1000 for Qwen3-VL's grid.
         soft_f1_variant: "paper" (2 * sum IoU / (n_pred + n_true), Fig. 1) or "dev" (the authors' development code).
+        radgraph_model, scorer_device, scorer_weights_dir, scorer_batch_size, scorer_cache_size: the clinical
+            rewards' scorers (RadGraph, BERTScore, CheXbert), which run in the training process.
     """
 
     reward_funcs: list[str] = field(
@@ -148,6 +150,23 @@ class GRPOScriptArguments(ScriptArguments):
     )
     soft_f1_variant: str = field(
         default="paper", metadata={"help": "soft-F1 form: 'paper' (Fig. 1, default) or 'dev' (authors' dev code)."}
+    )
+    radgraph_model: str = field(
+        default="radgraph-xl", metadata={"help": "RadGraph of the clinical rewards: radgraph-xl (paper) or radgraph."}
+    )
+    scorer_device: str | None = field(
+        default=None,
+        metadata={"help": "Device of the clinical scorers (default: this process's GPU when there is one, else CPU)."},
+    )
+    scorer_weights_dir: str | None = field(
+        default=None,
+        metadata={"help": "Local folder with the scorer weights; default: StanfordAIMI/RRG_scorers from the Hub."},
+    )
+    scorer_batch_size: int | None = field(
+        default=None, metadata={"help": "Reports per scorer forward pass (default: the scorers' own)."}
+    )
+    scorer_cache_size: int | None = field(
+        default=None, metadata={"help": "Reference reports whose features stay cached (default: the scorers' own)."}
     )
 
     def __post_init__(self) -> None:

@@ -17,8 +17,9 @@ dataset can carry several rewards. Sub-scores go to TRL's ``log_metric`` when it
 
 The penalty is given when a thinking completion has no ``</think>`` and, for the grounding rewards, when the answer is
 empty; an answer with no box scores 0 by the soft-F1 rule. A completion that is not text (``None``, a number, an odd
-message structure) is read as empty. A row whose ground truth is missing gets ``None``. ``radcliq``, ``bertscore`` and
-``radgraph_f1`` are registered names whose scorers are not available yet: asking for them fails at start-up.
+message structure) is read as empty. A row whose ground truth is missing gets ``None``. The clinical rewards
+``radcliq`` (-RadCliQ-v1, the paper's report reward), ``bertscore`` and ``radgraph_f1`` (the Table 3 ablations) live in
+``radvlm_grpo.clinical_rewards`` and register themselves here.
 """
 
 from __future__ import annotations
@@ -302,20 +303,12 @@ REWARD_REGISTRY: dict[str, Callable[..., RewardFunc]] = {
     "rouge_l": _rouge_l,
 }
 
-# Names that recipes may already use but whose scorers (RadGraph, BERTScore, CheXbert) are not in the package yet.
-PENDING_REWARDS: dict[str, str] = {
-    "radcliq": "RadCliQ-v1 (the paper's report reward)",
-    "bertscore": "BERTScore (distilbert-base-uncased, layer 5, rescaled)",
-    "radgraph_f1": "RadGraph-F1 (radgraph-xl, complete)",
-}
-
 
 def register_reward(name: str, factory: Callable[..., RewardFunc], overwrite: bool = False) -> None:
     """Add a reward factory (keyword options in, reward callable out) under ``name``."""
     if name in REWARD_REGISTRY and not overwrite:
         raise ValueError(f"A reward named {name!r} is already registered.")
     REWARD_REGISTRY[name] = factory
-    PENDING_REWARDS.pop(name, None)
 
 
 def _options_of(factory: Callable) -> set[str]:
@@ -359,11 +352,6 @@ def get_reward_funcs(names: Sequence[str], **options) -> list[RewardFunc]:
             factory = REWARD_REGISTRY[name]
             accepted = _options_of(factory)
             funcs.append(factory(**{k: v for k, v in options.items() if k in accepted}))
-        elif name in PENDING_REWARDS:
-            raise NotImplementedError(
-                f"The reward {name!r} ({PENDING_REWARDS[name]}) is not available yet: the clinical scorers arrive "
-                f"with issue 5. Available now: {sorted(REWARD_REGISTRY)}."
-            )
         elif "." in name:
             funcs.append(_import_reward(name))
         else:
