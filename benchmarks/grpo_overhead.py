@@ -4,7 +4,7 @@ Both run as separate processes, alternating, on the same tiny model, synthetic g
 The figure compared is the time per training step (TRL's ``train_runtime`` / steps); process wall time is printed
 beside it. Usage:
 
-    OMP_NUM_THREADS=1 python benchmarks/grpo_overhead.py [--repeats 3] [--max_steps 10]
+    OMP_NUM_THREADS=1 python benchmarks/grpo_overhead.py [--repeats 4] [--max_steps 10]
 """
 
 import argparse
@@ -58,6 +58,7 @@ def bare_trl(model_dir: str, data_dir: str, output_dir: str, max_steps: int) -> 
         model=model_dir, reward_funcs=get_reward_funcs(["soft_f1"]), args=args, train_dataset=dataset
     )
     result = trainer.train()
+    trainer.save_state()
     Path(output_dir, "all_results.json").write_text(json.dumps(result.metrics))
 
 
@@ -80,7 +81,7 @@ def timed(command: list[str], output_dir: str, max_steps: int) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=4, help="Runs of each; even, so the ABBA order balances.")
     parser.add_argument("--max_steps", type=int, default=10)
     parser.add_argument("--bare", nargs=3, metavar=("MODEL", "DATA", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -98,8 +99,8 @@ def main() -> None:
             capture_output=True,
         )
         results = {"ours": [], "bare": []}
-        for repeat in range(args.repeats):  # alternate so drift in machine load hits both alike
-            for name in ("bare", "ours"):
+        for repeat in range(args.repeats):  # alternate, ABBA, so drift and order effects hit both alike
+            for name in ("bare", "ours") if repeat % 2 == 0 else ("ours", "bare"):
                 out = f"{tmp}/{name}-{repeat}"
                 command = (
                     ours(model_dir, data_dir, out, args.max_steps)
