@@ -19,25 +19,10 @@ from nltk.util import everygrams, ngrams
 
 from radvlm_grpo.evaluation.bootstrap import Statistic, mean_statistic, ratio_of_sums
 from radvlm_grpo.lexical import rouge_l_scores, tokenize_13a
+from radvlm_grpo.scorers.chexbert import CONDITIONS, CONDITIONS_5
 
 # CheXbert's condition order (f1chexbert 0.0.2) and the five conditions of the "5" scores.
-CHEXBERT_CONDITIONS = (
-    "Enlarged Cardiomediastinum",
-    "Cardiomegaly",
-    "Lung Opacity",
-    "Lung Lesion",
-    "Edema",
-    "Consolidation",
-    "Pneumonia",
-    "Atelectasis",
-    "Pneumothorax",
-    "Pleural Effusion",
-    "Pleural Other",
-    "Fracture",
-    "Support Devices",
-    "No Finding",
-)
-CHEXBERT_TOP5 = ("Cardiomegaly", "Edema", "Consolidation", "Atelectasis", "Pleural Effusion")
+CHEXBERT_CONDITIONS, CHEXBERT_TOP5 = CONDITIONS, CONDITIONS_5
 
 _LOG_TINY = float(np.log(sys.float_info.min))  # NLTK's method0 stand-in for a zero n-gram precision
 
