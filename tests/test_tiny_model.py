@@ -87,3 +87,13 @@ def test_cli_and_config_validation(tmp_path):
         TinyModelConfig(head_dim=15).validate()
     with pytest.raises(ValueError, match="multiple of 32"):
         TinyModelConfig(image_size=100).validate()
+
+
+def test_tokenizer_corpus_does_not_depend_on_the_install_location(monkeypatch):
+    from radvlm_grpo import prompts
+    from radvlm_grpo.tiny import _tokenizer_corpus
+
+    before = _tokenizer_corpus(0)
+    monkeypatch.setattr(prompts, "__file__", "/somewhere/else/prompts.py")
+    assert _tokenizer_corpus(0) == before
+    assert not any("prompts.py" in text for text in before)

@@ -100,8 +100,11 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     from radvlm_grpo.data.synthetic_tasks import vocabulary
 
     corpus = list(_BASE_CORPUS) + list(vocabulary())
-    for value in vars(prompts).values():
-        if isinstance(value, str) and not value.startswith("__"):
+    # Public names only: dunders such as __file__ would make the tokenizer depend on where the package is installed.
+    for name, value in vars(prompts).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, str):
             corpus.append(value)
         elif isinstance(value, list | tuple):
             corpus += [t for t in value if isinstance(t, str)]
