@@ -211,6 +211,11 @@ class ClinicalReward(_Reward):
 # --- registry --------------------------------------------------------------------------------------------------------
 
 
+def _scorer_config(weights_dir, device, batch_size, cache_size, **model) -> dict:
+    return dict(weights_dir=weights_dir, device=device, batch_size=int(batch_size), cache=int(cache_size), **model)
+
+
+# One factory per reward, with explicit keyword options: the registry reads each signature to route recipe options.
 def _radcliq(
     thinking: bool = False,
     report_occurrence: Occurrence = LAST,
@@ -220,12 +225,8 @@ def _radcliq(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> RewardFunc:
-    config = dict(
-        radgraph_model=radgraph_model,
-        weights_dir=scorer_weights_dir,
-        device=scorer_device,
-        batch_size=int(scorer_batch_size),
-        cache=int(scorer_cache_size),
+    config = _scorer_config(
+        scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )
     return ClinicalReward("radcliq", config, thinking, report_occurrence, RADCLIQ_PENALTY)
 
@@ -238,12 +239,7 @@ def _bertscore(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> RewardFunc:
-    config = dict(
-        weights_dir=scorer_weights_dir,
-        device=scorer_device,
-        batch_size=int(scorer_batch_size),
-        cache=int(scorer_cache_size),
-    )
+    config = _scorer_config(scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size)
     return ClinicalReward("bertscore", config, thinking, report_occurrence, ABLATION_PENALTY)
 
 
@@ -256,12 +252,8 @@ def _radgraph_f1(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
 ) -> RewardFunc:
-    config = dict(
-        radgraph_model=radgraph_model,
-        weights_dir=scorer_weights_dir,
-        device=scorer_device,
-        batch_size=int(scorer_batch_size),
-        cache=int(scorer_cache_size),
+    config = _scorer_config(
+        scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )
     return ClinicalReward("radgraph_f1", config, thinking, report_occurrence, ABLATION_PENALTY)
 
