@@ -123,6 +123,9 @@ def test_killed_run_resumes(tmp_path, tiny_model_dir, synthetic_dir):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "trainer_state.json").exists(), "the first run finished before it was killed"
+    # A save cut off by the kill leaves a newer folder without trainer_state.json; the resume must skip it.
+    (out / "checkpoint-5").mkdir(exist_ok=True)
+    (out / "checkpoint-5" / "model.safetensors").write_bytes(b"partial")
 
     result = subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]

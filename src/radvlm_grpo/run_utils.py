@@ -10,7 +10,8 @@ import datasets
 import transformers
 from datasets import Dataset
 from transformers import TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
+from transformers.trainer import TRAINER_STATE_NAME
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from radvlm_grpo.configs import ScriptArguments
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
@@ -32,11 +33,27 @@ def setup_logging(logger: logging.Logger, training_args: TrainingArguments, *arg
         logger.info(f"{type(arguments).__name__}: {arguments}")
 
 
+def last_complete_checkpoint(output_dir: str | Path, logger: logging.Logger | None = None) -> str | None:
+    """The newest ``checkpoint-N`` whose save finished (its ``trainer_state.json`` is written last).
+
+    A run killed while saving leaves a newer, incomplete folder; ``get_last_checkpoint`` would pick it and the resumed
+    run would crash, so incomplete folders are skipped (and named in the log).
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    candidates = [p for p in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*") if p.name.split("-")[-1].isdigit()]
+    for checkpoint in sorted(candidates, key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        if (checkpoint / TRAINER_STATE_NAME).is_file():
+            return str(checkpoint)
+        if logger:
+            logger.warning(f"Skipping {checkpoint}: its save did not finish (no {TRAINER_STATE_NAME}).")
+    return None
+
+
 def checkpoint_to_resume(training_args: TrainingArguments, logger: logging.Logger) -> str | None:
-    """The recipe's ``resume_from_checkpoint`` or else the last checkpoint in ``output_dir`` (a restarted run)."""
-    output_dir = Path(training_args.output_dir)
-    last = get_last_checkpoint(output_dir) if output_dir.is_dir() else None
-    resume_from = training_args.resume_from_checkpoint or last
+    """The recipe's ``resume_from_checkpoint`` or else the last complete checkpoint in ``output_dir``."""
+    resume_from = training_args.resume_from_checkpoint or last_complete_checkpoint(training_args.output_dir, logger)
     if resume_from:
         logger.info(f"Resuming training from {resume_from}")
     return resume_from
