@@ -266,6 +266,7 @@ class RadGraph:
         self.segment_len = (int(max_length) - len(self._prefix) - len(self._suffix)) if max_length else None
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         self._piece_cache: dict[str, list[int]] = {}
+        self._span_cache: dict[int, np.ndarray] = {}
 
     def __repr__(self) -> str:
         return f"RadGraph(model_type={self.model_type!r}, folder={str(self.folder)!r}, device={str(self.device)!r})"
@@ -294,50 +295,61 @@ class RadGraph:
             pieces.extend(ids)
         return _Doc(words, pieces, offsets)
 
+    def _spans(self, n_words: int) -> np.ndarray:
+        """(n_spans, 2) inclusive spans of a report of ``n_words`` words (cached: lengths repeat)."""
+        spans = self._span_cache.get(n_words)
+        if spans is None:
+            spans = np.array(enumerate_spans(n_words, self.max_span_width), dtype=np.int64).reshape(-1, 2)
+            self._span_cache[n_words] = spans
+        return spans
+
     def _batch(self, docs: Sequence[_Doc]) -> Batch:
+        """The padded tensors of a batch, filled in numpy and moved to the device once (no per-row tensor calls)."""
         seg_len = self.segment_len or max(1, max(len(d.pieces) for d in docs))
-        segments: list[list[int]] = []
-        word_pieces: list[list[int]] = []
-        word_index: list[list[int]] = []
-        spans: list[list[tuple[int, int]]] = []
-        starts = []
+        prefix, suffix = len(self._prefix), len(self._suffix)
+        n_segments = [max(1, math.ceil(len(d.pieces) / seg_len)) if d.pieces else 0 for d in docs]
+        first_segment = np.concatenate([[0], np.cumsum(n_segments)]).astype(np.int64)
+        segment_lengths = [
+            prefix + min(seg_len, len(d.pieces) - i) + suffix for d in docs for i in range(0, len(d.pieces), seg_len)
+        ]
+        width = max(segment_lengths, default=0)
+        piece_ids = np.full((len(segment_lengths), width), self._pad_id, dtype=np.int64)
+        piece_mask = np.zeros((len(segment_lengths), width), dtype=np.int64)
+        row = 0
         for doc in docs:
-            starts.append(len(segments))
-            segments += [
-                self._prefix + doc.pieces[i : i + seg_len] + self._suffix for i in range(0, len(doc.pieces), seg_len)
-            ]
-        width = max((len(s) for s in segments), default=0)
-        for doc, first_segment in zip(docs, starts):
-            rows = []
-            for offset in doc.offsets:
-                rows.append(len(word_pieces))
-                positions = range(offset[0], offset[1] + 1) if offset is not None else range(0)
-                word_pieces.append(
-                    [(first_segment + k // seg_len) * width + len(self._prefix) + k % seg_len for k in positions]
-                )
-            word_index.append(rows)
-            spans.append(enumerate_spans(len(doc.words), self.max_span_width))
-        piece_ids = torch.full((len(segments), width), self._pad_id, dtype=torch.long)
-        piece_mask = torch.zeros((len(segments), width), dtype=torch.long)
-        for row, segment in enumerate(segments):
-            piece_ids[row, : len(segment)] = torch.tensor(segment, dtype=torch.long)
-            piece_mask[row, : len(segment)] = 1
-        max_pieces = max((len(p) for p in word_pieces), default=0)
-        max_words = max(len(r) for r in word_index)
+            for i in range(0, len(doc.pieces), seg_len):
+                segment = self._prefix + doc.pieces[i : i + seg_len] + self._suffix
+                piece_ids[row, : len(segment)] = segment
+                piece_mask[row, : len(segment)] = 1
+                row += 1
+
+        # Per word of the batch (documents in order): its piece positions in the flattened encoder output.
+        n_words = [len(d.words) for d in docs]
+        piece_counts = [
+            [(o[1] - o[0] + 1) if o is not None else 0 for o in d.offsets] for d in docs
+        ]  # pieces per word
+        max_pieces = max((c for counts in piece_counts for c in counts), default=0)
+        word_pieces = np.full((sum(n_words), max(max_pieces, 1)), -1, dtype=np.int64)
+        word_index = np.full((len(docs), max(n_words)), -1, dtype=np.int64)
+        row = 0
+        for b, (doc, counts) in enumerate(zip(docs, piece_counts)):
+            word_index[b, : len(counts)] = np.arange(row, row + len(counts))
+            if doc.pieces:
+                k = np.arange(len(doc.pieces))  # piece k of the report sits in segment k // seg_len
+                flat = (first_segment[b] + k // seg_len) * width + prefix + k % seg_len
+                for w, (offset, count) in enumerate(zip(doc.offsets, counts)):
+                    if count:
+                        word_pieces[row + w, :count] = flat[offset[0] : offset[1] + 1]
+            row += len(counts)
+        spans = [self._spans(n) for n in n_words]
         max_spans = max(len(s) for s in spans)
-        wp = torch.full((len(word_pieces), max(max_pieces, 1)), -1, dtype=torch.long)
-        for row, positions in enumerate(word_pieces):
-            wp[row, : len(positions)] = torch.tensor(positions, dtype=torch.long)
-        wi = torch.full((len(docs), max_words), -1, dtype=torch.long)
-        sp = torch.zeros((len(docs), max_spans, 2), dtype=torch.long)
-        sm = torch.zeros((len(docs), max_spans), dtype=torch.bool)
-        for b, (rows, doc_spans) in enumerate(zip(word_index, spans)):
-            wi[b, : len(rows)] = torch.tensor(rows, dtype=torch.long)
-            sp[b, : len(doc_spans)] = torch.tensor(doc_spans, dtype=torch.long)
-            sm[b, : len(doc_spans)] = True
-        n_words = torch.tensor([len(d.words) for d in docs], dtype=torch.long)
-        to = self.device
-        return Batch(piece_ids.to(to), piece_mask.to(to), wp.to(to), wi.to(to), sp.to(to), sm.to(to), n_words.to(to))
+        span_array = np.zeros((len(docs), max_spans, 2), dtype=np.int64)
+        span_mask = np.zeros((len(docs), max_spans), dtype=bool)
+        for b, doc_spans in enumerate(spans):
+            span_array[b, : len(doc_spans)] = doc_spans
+            span_mask[b, : len(doc_spans)] = True
+        arrays = (piece_ids, piece_mask, word_pieces, word_index, span_array, span_mask, np.array(n_words))
+        return Batch(*(torch.from_numpy(a).to(self.device) for a in arrays))
 
     def _decode(self, doc: _Doc, ner: torch.Tensor, kept: torch.Tensor, relations: torch.Tensor) -> dict:
         """Upstream's annotation dict for one report from its rows of the batch outputs."""
