@@ -1,6 +1,5 @@
 """The clinical rewards (radcliq, bertscore, radgraph_f1): preprocessing, penalties, batching, logging, GRPO."""
 
-import dataclasses
 import json
 import math
 import pickle
@@ -147,18 +146,9 @@ def test_a_grpo_batch_encodes_each_reference_once():
     assert radcliq.encoded_reports - before == 4 * 5
 
 
-def _grpo_options() -> list[str]:
-    from radvlm_grpo.configs import GRPOScriptArguments
-
-    fields = {f.name for f in dataclasses.fields(GRPOScriptArguments)}
-    if {"scorer_weights_dir", "scorer_device"} <= fields:
-        return ["--scorer_weights_dir", str(FIXTURES), "--scorer_device", "cpu"]
-    return []
-
-
 @pytest.mark.slow
 def test_radcliq_in_a_tiny_grpo_run(monkeypatch, tmp_path, tiny_model_dir, synthetic_dir):
-    monkeypatch.setenv("RADVLM_SCORER_WEIGHTS_DIR", str(FIXTURES))  # when the recipe fields are not there yet
+    monkeypatch.delenv("RADVLM_SCORER_WEIGHTS_DIR", raising=False)  # the recipe fields alone find the weights
     out = tmp_path / "radcliq"
     args = [
         str(REPO_ROOT / "recipes/demo/grpo_report.yaml"),
@@ -172,7 +162,8 @@ def test_radcliq_in_a_tiny_grpo_run(monkeypatch, tmp_path, tiny_model_dir, synth
         "--max_completion_length", "16",
         "--logging_steps", "1",
         "--save_strategy", "no",
-        *_grpo_options(),
+        "--scorer_weights_dir", str(FIXTURES),
+        "--scorer_device", "cpu",
     ]  # fmt: skip
     monkeypatch.setattr(sys, "argv", ["scripts/grpo.py", *args])
     runpy.run_path(str(REPO_ROOT / "scripts/grpo.py"), run_name="__main__")
