@@ -307,7 +307,7 @@ class RadGraph:
         """The padded tensors of a batch, filled in numpy and moved to the device once (no per-row tensor calls)."""
         seg_len = self.segment_len or max(1, max(len(d.pieces) for d in docs))
         prefix, suffix = len(self._prefix), len(self._suffix)
-        n_segments = [max(1, math.ceil(len(d.pieces) / seg_len)) if d.pieces else 0 for d in docs]
+        n_segments = [math.ceil(len(d.pieces) / seg_len) for d in docs]  # a report without pieces has none
         first_segment = np.concatenate([[0], np.cumsum(n_segments)]).astype(np.int64)
         segment_lengths = [
             prefix + min(seg_len, len(d.pieces) - i) + suffix for d in docs for i in range(0, len(d.pieces), seg_len)
@@ -325,9 +325,7 @@ class RadGraph:
 
         # Per word of the batch (documents in order): its piece positions in the flattened encoder output.
         n_words = [len(d.words) for d in docs]
-        piece_counts = [
-            [(o[1] - o[0] + 1) if o is not None else 0 for o in d.offsets] for d in docs
-        ]  # pieces per word
+        piece_counts = [[(o[1] - o[0] + 1) if o is not None else 0 for o in d.offsets] for d in docs]
         max_pieces = max((c for counts in piece_counts for c in counts), default=0)
         word_pieces = np.full((sum(n_words), max(max_pieces, 1)), -1, dtype=np.int64)
         word_index = np.full((len(docs), max(n_words)), -1, dtype=np.int64)
