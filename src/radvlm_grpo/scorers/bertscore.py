@@ -35,6 +35,7 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoModel, AutoTokenizer
 
+from radvlm_grpo.scorers._batching import padded_batches
 from radvlm_grpo.scorers._weights import local_candidates, missing_weights_error, model_source, resolve_device
 
 RADCLIQ_MODEL = "distilroberta-base"  # RadCliQ-v1's BERTScore (CXR-Report-Metric)
@@ -213,17 +214,9 @@ class BERTScore:
         unique = list(dict.fromkeys(t if isinstance(t, str) else "" for t in texts))
         ids = self.tokenize(unique)
         out: list[SentenceEmbedding | None] = [None] * len(unique)
-        order = sorted(range(len(unique)), key=lambda i: -len(ids[i]))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         cls_id, sep_id = self.special_ids
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = max(len(ids[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
+        for batch, input_ids, mask in padded_batches(ids, self.batch_size, pad):
             hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))[0]
             self.forward_calls += 1
             hidden = hidden.float()

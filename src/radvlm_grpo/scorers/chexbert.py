@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from radvlm_grpo.scorers._batching import padded_batches
 from radvlm_grpo.scorers._weights import RRG_SCORERS_REPO, hub_file, local_candidates, missing_weights_error
 from radvlm_grpo.scorers._weights import resolve_device as _resolve_device
 
@@ -200,16 +201,8 @@ class CheXbert:
         hidden = self.network.bert.config.hidden_size
         embeddings = np.zeros((len(unique), hidden), dtype=np.float32)
         classes = np.zeros((len(unique), len(CONDITIONS)), dtype=np.int64)
-        order = sorted(range(len(unique)), key=lambda i: -len(ids[i]))
         pad = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            width = max(len(ids[i]) for i in batch)
-            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
+        for batch, input_ids, mask in padded_batches(ids, self.batch_size, pad):
             cls, cls_classes = self.network(input_ids.to(self.device), mask.to(self.device))
             self.forward_calls += 1
             embeddings[batch] = cls.float().cpu().numpy()
