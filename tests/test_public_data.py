@@ -99,8 +99,9 @@ BOXES = [
 ]
 
 
-def nih_folder(root: Path) -> Path:
-    """NIH's files as the Hub mirror lays them out: the two CSVs and the images, some in a zip archive."""
+def nih_folder(root: Path, side: int = 1024) -> Path:
+    """NIH's files as the Hub mirror lays them out: the two CSVs and the images, some in a zip archive; ``side``
+    below 1024 makes a resized copy (the boxes stay in the 1024-pixel frame, as NIH publishes them)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "BBox_List_2017.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -111,7 +112,7 @@ def nih_folder(root: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["Image Index", "Finding Labels", "Follow-up #", "Patient ID", "Patient Age"])
         writer.writerows([name, "Effusion", int(name[9:12]), int(name[:8]), 50] for name in images)
-    png = encoded((1024, 1024), "PNG")
+    png = encoded((side, side), "PNG")
     (root / "images_001" / "images").mkdir(parents=True)
     (root / "images_001" / "images" / images[0]).write_bytes(png)
     (root / "images").mkdir()
@@ -230,6 +231,44 @@ def test_nih_boxes_become_grounding_rows_split_by_patient(tmp_path):
     assert stats["boxes_read"] == len(BOXES) and sum(stats[f"rows_{s}"] for s in SPLITS) == len(rows) == len(BOXES) - 1
     sft = {row["id"]: row for part in out["sft"].values() for row in part}
     assert sft["nih-00000005_000-pleural-effusion"]["messages"][1]["content"][0]["text"] == effusion["solution"]
+
+
+def nih_boxes(tmp_path: Path, side: int, stats: Counter | None = None) -> dict[str, tuple[list, str]]:
+    """``{row id: (boxes, solution)}`` of the fixture's NIH rows, the images being ``side`` pixels wide."""
+    source = load_nih_files("unused/hub-id", str(nih_folder(tmp_path / f"nih{side}", side)), tmp_path)
+    small = PreparePublicDataConfig(dataset="nih", output_dir="x", max_pixels=32 * 32).image_options()
+    out = convert_nih(source.bbox_rows, source.images, source.patient_ids, "grpo", small, cache_dir=str(tmp_path),
+                      stats=stats)["grpo"]  # fmt: skip
+    return {row["id"]: (rounded(row["boxes"]), row["solution"]) for part in out.values() for row in part}
+
+
+def test_nih_boxes_do_not_depend_on_the_size_of_the_image_files(tmp_path):
+    """BBox_List_2017.csv is in the 1024-pixel frame: a 512-pixel copy of the images gives the same rows (the boxes
+    were once divided by the file's size, doubling every coordinate and dropping the boxes that left the image)."""
+    full, stats = nih_boxes(tmp_path, 1024), Counter()
+    half = nih_boxes(tmp_path, 512, stats)
+    assert half == full and len(half) == len(BOXES) - 1
+    assert half["nih-00000005_000-pleural-effusion"][0] == [[0.1, 0.2, 0.39, 0.59], [0.59, 0.2, 0.88, 0.59]]
+    assert stats["images_not_1024x1024"] == len({b[0] for b in BOXES})
+    assert not stats["boxes_outside_the_image"] and not stats["boxes_dropped_empty_after_rounding"]
+
+
+def test_nih_boxes_outside_the_image_are_counted_and_named(tmp_path, caplog):
+    rows = [
+        dict(zip(BBOX_HEADER, ["00000005_000.png", label, *map(str, box)]))
+        for label, box in (("Nodule", (900, 10, 300, 50)), ("Mass", (1100, 10, 50, 50)), ("Mass", (10, 10, 50, 50)))
+    ]
+    stats = Counter()
+    with caplog.at_level("WARNING", logger="radvlm_grpo.data.nih"):
+        out = convert_nih(rows, {"00000005_000.png": encoded((64, 64), "PNG")}, schema="grpo",
+                          cache_dir=str(tmp_path), stats=stats)["grpo"]  # fmt: skip
+    boxes = {row["id"]: rounded(row["boxes"]) for part in out.values() for row in part}
+    assert boxes == {
+        "nih-00000005_000-nodule": [[0.88, 0.01, 1.0, 0.06]],
+        "nih-00000005_000-mass": [[0.01, 0.01, 0.06, 0.06]],
+    }
+    assert stats["boxes_outside_the_image"] == 2 and stats["boxes_dropped_empty_after_rounding"] == 1
+    assert "'nih-00000005_000-nodule'" in caplog.text and "[1100.0, 10.0, 50.0, 50.0]" in caplog.text
 
 
 def test_splits_are_deterministic_seeded_and_patient_disjoint(tmp_path):

@@ -13,11 +13,14 @@ The published files (NIH's Box folder, mirrored under ``data/`` of the Hub's ``a
 
 One row per (image, finding label) with **all** boxes of that label, as RadVLM's single-label VinDr-CXR abnormality
 grounding (method.md 3.2): the location question and answer templates with the label's name, boxes normalised to
-[x1, y1, x2, y2] in [0, 1] by the source image's own width and height, clipped to the image and written with
-``round(v, 2)``, ordered left to right then top to bottom. Labels take the name RadVLM's VinDr-CXR data uses for the
-same finding (Effusion -> "Pleural effusion", Infiltrate -> "Infiltration") and are lowercased by the templates as
-RadVLM lowercases them. Splits are by ``Patient ID`` (``public.assign_split``); all 880 boxed images are in NIH's
-official test list, which is therefore not used.
+[x1, y1, x2, y2] in [0, 1] by NIH's 1024 x 1024 frame, clipped to the image and written with ``round(v, 2)``, ordered
+left to right then top to bottom. The frame is fixed, not read from the image files: resized copies of NIH (512 or
+224 pixels) are common and their boxes are the same fractions of the image. (``Data_Entry_2017.csv``'s
+``OriginalImage[Width,Height]`` is the DICOM's size before NIH's resize to 1024, not the frame of the boxes.) A box
+reaching outside the frame is clipped, counted and named in a warning; one left empty is dropped, counted and named.
+Labels take the name RadVLM's VinDr-CXR data uses for the same finding (Effusion -> "Pleural effusion", Infiltrate ->
+"Infiltration") and are lowercased by the templates as RadVLM lowercases them. Splits are by ``Patient ID``
+(``public.assign_split``); all 880 boxed images are in NIH's official test list, which is therefore not used.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ logger = logging.getLogger(__name__)
 ID_PREFIX = "nih"
 BBOX_CSV = "BBox_List_2017.csv"
 DATA_ENTRY_CSVS = ("Data_Entry_2017_v2020.csv", "Data_Entry_2017.csv")
-NIH_IMAGE_SIZE = (1024, 1024)
+NIH_IMAGE_SIZE = (1024, 1024)  # every published PNG, and the frame of BBox_List_2017.csv's pixel boxes
 # NIH label -> the name RadVLM's VinDr-CXR data gives the same finding; the others keep their own name.
 LABEL_NAMES = {
     "Atelectasis": "Atelectasis",
@@ -107,6 +110,12 @@ def normalise_box(box: Sequence[float], width: int, height: int) -> list[float]:
     return [round(min(max(v, 0.0), 1.0), 2) for v in corners]
 
 
+def inside_frame(box: Sequence[float], width: int, height: int) -> bool:
+    """Whether a pixel ``[x, y, w, h]`` lies within a ``width`` x ``height`` image (edges included)."""
+    x, y, w, h = box
+    return x >= 0 and y >= 0 and x + w <= width + 1e-6 and y + h <= height + 1e-6
+
+
 def group_boxes(bbox_rows: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[tuple[float, ...]]]:
     """``{(image, label): [pixel boxes]}`` in the file's order: all boxes of one label of one image together."""
     groups: dict[tuple[str, str], list[tuple[float, ...]]] = {}
@@ -153,12 +162,9 @@ def nih_rows(
                 stats["skipped_unreadable_image"] += 1
                 logger.warning("%s (skipped)", err)
                 continue
-            if encoded[image_name][1] != NIH_IMAGE_SIZE:
-                stats["images_not_1024x1024"] += 1
-        stored, (width, height) = encoded[image_name]
-        boxes = sorted((normalise_box(b, width, height) for b in pixel_boxes), key=lambda b: (b[0], b[1]))
-        valid = [b for b in boxes if b[2] > b[0] and b[3] > b[1]]
-        stats["boxes_dropped_empty_after_rounding"] += len(boxes) - len(valid)
+            _count_image_size(image_name, encoded[image_name][1], stats)
+        stored = encoded[image_name][0]
+        valid = frame_boxes(pixel_boxes, row_id, stats)
         if not valid:
             continue
         split = assign_split(patient_of(image_name, patient_ids), seed, ratios)
@@ -176,6 +182,47 @@ def nih_rows(
             "id": row_id,
             "split": split,
         }
+
+
+def _count_image_size(image_name: str, size: tuple[int, int], stats: Counter) -> None:
+    """Resized copies are fine (the boxes are fractions of the frame); a non-square one was cropped or padded."""
+    if size == NIH_IMAGE_SIZE:
+        return
+    stats["images_not_1024x1024"] += 1
+    if size[0] != size[1]:
+        stats["images_not_square"] += 1
+        logger.warning(
+            "%s is %d x %d, not square: NIH's images are 1024 x 1024 and its boxes are placed in that frame, so a "
+            "cropped or padded copy gets shifted boxes. Use NIH's own images or a copy resized as a whole.",
+            image_name,
+            *size,
+        )
+
+
+def frame_boxes(pixel_boxes: Sequence[Sequence[float]], row_id: str, stats: Counter) -> list[list[float]]:
+    """A row's boxes normalised by NIH's 1024 x 1024 frame (never by the file's size), left to right.
+
+    A box reaching outside the frame is clipped; one that is empty once clipped and rounded is dropped. Both are
+    counted and named: they point at a wrong row in the CSV, not at something to drop quietly.
+    """
+    width, height = NIH_IMAGE_SIZE
+    boxes = []
+    for box in pixel_boxes:
+        if not inside_frame(box, width, height):
+            stats["boxes_outside_the_image"] += 1
+            logger.warning(
+                "Row %r: %s box [x, y, w, h] = %s reaches outside the %d x %d image; clipped to it.",
+                row_id, BBOX_CSV, list(box), width, height,
+            )  # fmt: skip
+        normalised = normalise_box(box, width, height)
+        if normalised[2] > normalised[0] and normalised[3] > normalised[1]:
+            boxes.append(normalised)
+        else:
+            stats["boxes_dropped_empty_after_rounding"] += 1
+            logger.warning(
+                "Row %r: %s box %s is empty once clipped and rounded; dropped.", row_id, BBOX_CSV, list(box)
+            )
+    return sorted(boxes, key=lambda b: (b[0], b[1]))
 
 
 def convert_nih(
