@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
-from datasets import Dataset, DatasetDict
+from datasets import Dataset, DatasetDict, Features, Image, List, Value
+from PIL import Image as PILImage
 
 from radvlm_grpo.data import loading
-from radvlm_grpo.data.loading import load_recipe_dataset, looks_local, select_tasks
+from radvlm_grpo.data.loading import DatasetImageError, load_recipe_dataset, looks_local, select_tasks
 
 ROWS = {
     "solution": ["a", "b", "c", "d"],
@@ -108,3 +110,62 @@ def test_loads_what_prepare_data_writes(tmp_path):
     save_split(Dataset.from_dict(ROWS).select([0]), tmp_path / "out", "test")
     loaded = load_recipe_dataset(str(Path(tmp_path / "out")))
     assert sorted(loaded) == ["test", "train"] and len(loaded["test"]) == 1
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Images referenced by path
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> str:
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return str(path)
+
+
+@pytest.fixture
+def image_dir(tmp_path, monkeypatch) -> Path:
+    """``imgs/ok.png`` and an ``imgs/bad.png`` that is no image; the working directory is ``tmp_path``, where
+    relative paths start from (as the processor reads them)."""
+    (tmp_path / "imgs").mkdir()
+    PILImage.new("L", (8, 8)).save(tmp_path / "imgs" / "ok.png")
+    (tmp_path / "imgs" / "bad.png").write_bytes(b"<html>Not Found</html>")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / "imgs"
+
+
+def test_grpo_image_paths_are_checked_when_loading(image_dir):
+    """A missing or unreadable image fails at load time, naming the row, its id and the path (it failed mid-run,
+    inside the processor, with "Incorrect image source ... Incorrect padding" and neither row nor path)."""
+    rows = [{"image": f"imgs/{name}.png", "id": f"r{i}"} for i, name in enumerate(["ok", "missing", "bad", "ok"])]
+    with pytest.raises(DatasetImageError) as caught:
+        load_recipe_dataset(write_jsonl(image_dir.parent / "grpo.jsonl", rows))
+    message = str(caught.value)
+    assert "2 of the 3 image paths" in message and str(image_dir.parent) in message
+    assert "row 1 (id 'r1'): imgs/missing.png: no such file" in message
+    assert "row 2 (id 'r2'): imgs/bad.png: not a readable image" in message and "imgs/ok.png" not in message
+    assert "Fix the paths" in message
+
+    good = write_jsonl(image_dir.parent / "good.jsonl", [rows[0], rows[3]])
+    assert load_recipe_dataset(good)["train"]["id"] == ["r0", "r3"]
+    (image_dir.parent / "elsewhere").mkdir()
+    os.chdir(image_dir.parent / "elsewhere")  # relative paths follow the working directory
+    with pytest.raises(DatasetImageError, match="row 0 .id 'r0'.: imgs/ok.png: no such file"):
+        load_recipe_dataset(good)
+    assert len(load_recipe_dataset(good, check_images=False)["train"]) == 2
+
+
+def test_sft_image_lists_and_image_features_holding_paths_are_checked(image_dir):
+    rows = [
+        {"messages": [], "images": [], "id": "s0"},
+        {"messages": [], "images": ["imgs/ok.png", str(image_dir / "gone.png")], "id": "s1"},
+    ]
+    with pytest.raises(DatasetImageError, match=f"row 1 .id 's1'.: {image_dir / 'gone.png'}: no such file"):
+        load_recipe_dataset(write_jsonl(image_dir.parent / "sft.jsonl", rows))
+
+    # A Parquet Image feature storing a path only (no bytes) is read from that path too; stored bytes need no file.
+    features = Features({"images": List(Image()), "id": Value("string")})
+    stored = {"bytes": (image_dir / "ok.png").read_bytes(), "path": "not/there.png"}
+    paths = [[stored], [{"bytes": None, "path": "imgs/ok.png"}], [{"bytes": None, "path": "imgs/bad.png"}]]
+    Dataset.from_dict({"images": paths, "id": ["a", "b", "c"]}, features=features).to_parquet("sft.parquet")
+    with pytest.raises(DatasetImageError, match="1 of the 2 image paths.*\n  row 2 .id 'c'.: imgs/bad.png"):
+        load_recipe_dataset("sft.parquet")

@@ -192,6 +192,13 @@ def test_open_i_raw_layout(tmp_path):
     assert stats["lateral_images_dropped"] == 2
 
 
+def test_open_i_local_copy_of_the_hub_dataset(tmp_path):
+    """A saved copy of ykumards/open-i loads as it is: its "image" column is the exam's description, not a path."""
+    open_i_dataset().save_to_disk(str(tmp_path / "copy"))
+    rows = load_open_i_rows("ykumards/open-i", str(tmp_path / "copy"))
+    assert len(rows) == 29 and rows[0]["image"] == "Xray Chest PA and Lateral"
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # NIH ChestX-ray14
 # ---------------------------------------------------------------------------------------------------------------------

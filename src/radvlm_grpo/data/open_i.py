@@ -185,6 +185,7 @@ def load_open_i_rows(hub_id: str, data_dir: str | None = None) -> Iterable[Mappi
 
     if data_dir and (Path(data_dir) / REPORTS_CSV).is_file():
         return raw_layout_rows(data_dir)
-    dataset = load_recipe_dataset(data_dir) if data_dir else load_dataset(hub_id)
+    # Its "image" column is the exam's description, not an image: no path check.
+    dataset = load_recipe_dataset(data_dir, check_images=False) if data_dir else load_dataset(hub_id)
     parts = list(dataset.values())
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
