@@ -21,6 +21,7 @@ from radvlm_grpo.data.radvlm_json import (
     PrepareDataConfig,
     _ArrayReader,
     build_dataset,
+    check_output,
     iter_json_records,
     parse_answer_boxes,
     parse_row,
@@ -359,6 +360,31 @@ def test_cli_writes_splits_into_one_datasetdict(tmp_path, radvlm_files):
         main(["--json", str(radvlm_files["jsonl"]), "--split", "test", *common])
     main(["--json", str(radvlm_files["jsonl"]), "--split", "test", "--overwrite", "--schema", "sft", *common])
     assert load_from_disk(str(out))["test"].features == SFT_FEATURES
+
+
+def test_output_folder_is_checked_before_converting_or_pushing(monkeypatch, tmp_path, radvlm_files):
+    """An output folder that cannot take the split fails at once, not after converting every row and pushing."""
+    out = tmp_path / "out"
+    config = PrepareDataConfig(json=[str(radvlm_files["jsonl"])], image_root=str(radvlm_files["images"]),
+                               output_dir=str(out))  # fmt: skip
+    prepare_dataset(config)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("converted or pushed before the output folder was checked")
+
+    monkeypatch.setattr("radvlm_grpo.data.radvlm_json.build_dataset", must_not_run)
+    monkeypatch.setattr("radvlm_grpo.data.radvlm_json.push_dataset", must_not_run)
+    with pytest.raises(FileExistsError, match="already holds the split 'train'; pass --overwrite"):
+        prepare_dataset(PrepareDataConfig(**{**vars(config), "push_to_hub": "me/cxr"}))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a DatasetDict folder"):
+        check_output(tmp_path / "notes", "train")
+    with pytest.raises(FileExistsError, match="is a file"):
+        check_output(tmp_path / "notes" / "todo.txt", "train")
+    check_output(out, "test")  # a new split goes next to the saved one
+    check_output(out, "train", overwrite=True)
+    check_output(tmp_path / "new" / "folder", "train")
 
 
 def test_prepare_config_validation(radvlm_files):

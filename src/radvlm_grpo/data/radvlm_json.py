@@ -804,15 +804,32 @@ class PrepareDataConfig:
         )
 
 
+def _saved_splits(output_dir: Path) -> list[str]:
+    dict_json = output_dir / "dataset_dict.json"
+    return json.loads(dict_json.read_text())["splits"] if dict_json.is_file() else []
+
+
+def check_output(output_dir: str | os.PathLike, split: str, overwrite: bool = False) -> None:
+    """Fail when ``split`` cannot be written into ``output_dir``: call it before converting (hours on the full set)
+    and before pushing, not after. ``save_split`` checks the same again."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"{output_dir} is a file, not a folder; choose another --output_dir.")
+    if not (output_dir / "dataset_dict.json").is_file() and output_dir.is_dir() and any(output_dir.iterdir()):
+        raise FileExistsError(f"{output_dir} exists and is not a DatasetDict folder; choose another --output_dir.")
+    if split in _saved_splits(output_dir) and not overwrite:
+        raise FileExistsError(f"{output_dir} already holds the split {split!r}; pass --overwrite to replace it.")
+    existing = next(p for p in (output_dir, *output_dir.absolute().parents) if p.exists())
+    if not os.access(existing, os.W_OK):
+        raise PermissionError(f"Cannot write {output_dir}: {existing} is not writable; choose another --output_dir.")
+
+
 def save_split(dataset: Dataset, output_dir: str | os.PathLike, split: str, overwrite: bool = False) -> None:
     """Write one split into a ``save_to_disk`` DatasetDict folder, keeping the splits already there."""
+    check_output(output_dir, split, overwrite)
     output_dir = Path(output_dir)
     dict_json = output_dir / "dataset_dict.json"
-    splits = json.loads(dict_json.read_text())["splits"] if dict_json.is_file() else []
-    if not dict_json.is_file() and output_dir.is_dir() and any(output_dir.iterdir()):
-        raise FileExistsError(f"{output_dir} exists and is not a DatasetDict folder; choose another --output_dir.")
-    if split in splits and not overwrite:
-        raise FileExistsError(f"{output_dir} already holds the split {split!r}; pass --overwrite to replace it.")
+    splits = _saved_splits(output_dir)
     if (output_dir / split).exists():
         shutil.rmtree(output_dir / split)
     dataset.save_to_disk(str(output_dir / split))
@@ -822,6 +839,8 @@ def save_split(dataset: Dataset, output_dir: str | os.PathLike, split: str, over
 def prepare_dataset(config: PrepareDataConfig) -> DatasetDict | None:
     """Convert, then push and/or save; returns the DatasetDict as saved (None when only pushed: scratch is freed)."""
     sources = config.sources()
+    if config.output_dir:
+        check_output(config.output_dir, config.split, config.overwrite)  # before hours of conversion and a push
     scratch = config.cache_dir or tempfile.mkdtemp(prefix="radvlm_json_")
     try:
         dataset, stats = build_dataset(
