@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import runpy
+import shutil
 import sys
 import zipfile
 from collections import Counter
@@ -19,7 +20,8 @@ from PIL import Image
 
 from radvlm_grpo.data.nih import convert_nih, load_nih_files, normalise_box, parse_bbox_row
 from radvlm_grpo.data.open_i import convert_open_i, load_open_i_rows
-from radvlm_grpo.data.public import SPLITS, PreparePublicDataConfig, assign_split
+from radvlm_grpo.data.public import SPLITS, PreparePublicDataConfig, assign_split, prepare_public_dataset
+from radvlm_grpo.data.radvlm_json import ImageLoadError
 from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, REPORT_GENERATION
 from radvlm_grpo.hub import NoDerivativesError, push_dataset
 from radvlm_grpo.prompts import LOCATION_QUESTIONS, REPORT_QUESTIONS
@@ -324,6 +326,39 @@ def test_cli_writes_both_schemas_and_a_card_with_the_licence(monkeypatch, tmp_pa
     assert (openi / "grpo").is_dir() and not (openi / "sft").exists()
     card = DatasetCard.load(openi / "README.md")
     assert card.data.license == "cc-by-nc-nd-4.0" and "never pushed" in card.text
+
+
+def test_bad_public_inputs_name_the_file_and_the_fix(tmp_path):
+    """Missing inputs fail before converting; an unreadable image fails with its row and path, not as datasets'
+    generic "An error occurred while generating the dataset" with the useful line buried in the chain."""
+
+    def convert(dataset: str, data_dir: Path) -> None:
+        out = tmp_path / "out" / data_dir.name
+        prepare_public_dataset(PreparePublicDataConfig(dataset=dataset, data_dir=str(data_dir), output_dir=str(out)))
+
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist.*leave --data_dir out"):
+        convert("nih", tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="No BBox_List_2017.csv under .*Download it"):
+        convert("nih", Path(tmp_path))
+    nih = nih_folder(tmp_path / "nih")
+    first = sorted({b[0] for b in BOXES})[0]
+    (nih / "images_001" / "images" / first).write_bytes(b"<html>Not Found</html>")
+    with pytest.raises(ImageLoadError, match=f"Row 'nih-{first[:-4]}-.*cannot read its image.*--skip_missing"):
+        convert("nih", nih)
+    shutil.rmtree(nih / "images")  # the archive not downloaded
+    with pytest.raises(FileNotFoundError, match=f"{len({b[0] for b in BOXES}) - 1} of the .*--skip_missing_images"):
+        convert("nih", nih)
+
+    openi = open_i_raw_folder(tmp_path / "openi")
+    (openi / "images" / "images_normalized" / "1_IM-0001-1001.dcm.png").write_bytes(b"")
+    with pytest.raises(ImageLoadError, match="Row 'openi-1-frontal': cannot read its image"):
+        convert("open-i", openi)
+    shutil.rmtree(openi / "images")
+    with pytest.raises(FileNotFoundError, match="None of the 4 images listed in indiana_projections.csv"):
+        convert("open-i", openi)
+    (openi / "indiana_projections.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="indiana_projections.csv not found: the raw Open-i layout"):
+        convert("open-i", openi)
 
 
 def test_licence_guard_refuses_to_push_converted_open_i_images(tmp_path):

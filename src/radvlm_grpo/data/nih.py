@@ -236,13 +236,29 @@ def convert_nih(
     cache_dir: str | None = None,
     stats: Counter | None = None,
 ) -> dict[str, DatasetDict]:
-    """NIH boxes -> ``{"grpo"/"sft": DatasetDict}`` (see ``nih_rows``)."""
+    """NIH boxes -> ``{"grpo"/"sft": DatasetDict}`` (see ``nih_rows``); boxed images missing from ``images`` fail
+    here, before any conversion (unless ``options.skip_missing_images``)."""
     rows = list(bbox_rows)
+    if not (options and options.skip_missing_images):
+        check_images_found({parse_bbox_row(row)[0] for row in rows}, images)
 
     def make_rows() -> Iterator[dict]:
         return nih_rows(rows, images, patient_ids, options, seed, ratios, stats)
 
     return build_datasets(make_rows, schema, cache_dir)
+
+
+def check_images_found(wanted: set[str], images: Mapping[str, Any], folder: str | Path | None = None) -> None:
+    """One clear error naming the boxed images not found (a wrong folder, or archives still downloading)."""
+    missing = sorted(wanted - set(images))
+    if not missing:
+        return
+    where = f" under {folder}" if folder is not None else ""
+    raise FileNotFoundError(
+        f"{len(missing)} of the {len(wanted)} images named in {BBOX_CSV} are not found{where} (first: "
+        f"{', '.join(missing[:3])}). Point --data_dir at the NIH folder with the images (images_*/ folders, or the "
+        "images_*.zip / images_*.tar.gz archives), or pass --skip_missing_images to leave their boxes out."
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -305,9 +321,17 @@ def load_nih_files(hub_id: str, data_dir: str | None, scratch: str | Path) -> NI
             / "data"
         )
     folder = Path(data_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"--data_dir {folder} does not exist or is not a folder. Give the NIH folder ({BBOX_CSV}, "
+            "Data_Entry_2017*.csv and the images), or leave --data_dir out to download the Hub mirror."
+        )
     bbox_path = next(iter(sorted(folder.rglob(BBOX_CSV))), None)
     if bbox_path is None:
-        raise FileNotFoundError(f"No {BBOX_CSV} under {folder}.")
+        raise FileNotFoundError(
+            f"No {BBOX_CSV} under {folder}. Download it from NIH's Box folder (or the Hub mirror's data/ folder) into "
+            "--data_dir, next to the images."
+        )
     bbox_rows = read_csv_rows(bbox_path)
     entry = next((p for name in DATA_ENTRY_CSVS for p in sorted(folder.rglob(name))), None)
     patient_ids = read_patient_ids(entry) if entry else {}

@@ -162,16 +162,33 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 def raw_layout_rows(folder: str | Path) -> list[dict]:
     """Studies of the raw layout (module docstring) with their images as paths; an image is looked up under
-    ``folder``, ``folder/images`` and ``folder/images/images_normalized`` (the Kaggle copy's folder)."""
+    ``folder``, ``folder/images`` and ``folder/images/images_normalized`` (the Kaggle copy's folder).
+
+    Missing CSVs, or no image found at all (the images not downloaded, or elsewhere), fail here with the fix; a few
+    missing images fail (or are skipped) when their rows are converted.
+    """
     folder = Path(folder)
+    for name in (REPORTS_CSV, PROJECTIONS_CSV):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(
+                f"{folder / name} not found: the raw Open-i layout is {REPORTS_CSV}, {PROJECTIONS_CSV} and the image "
+                "files (the Kaggle copy's images/images_normalized/) in one --data_dir."
+            )
     reports = _read_csv(folder / REPORTS_CSV)
     images: dict[str, list[dict]] = {}
     roots = [folder, folder / "images", folder / "images" / "images_normalized"]
+    found = listed = 0
     for projection in _read_csv(folder / PROJECTIONS_CSV):
         name = projection["filename"]
-        path = next((root / name for root in roots if (root / name).is_file()), roots[-1] / name)
+        path = next((root / name for root in roots if (root / name).is_file()), None)
+        listed, found = listed + 1, found + (path is not None)
         images.setdefault(clean_text(projection["uid"]), []).append(
-            {"projection": projection.get("projection"), "image": str(path)}
+            {"projection": projection.get("projection"), "image": str(path or roots[-1] / name)}
+        )
+    if listed and not found:
+        raise FileNotFoundError(
+            f"None of the {listed} images listed in {PROJECTIONS_CSV} is in {', '.join(map(str, roots))}. "
+            "Put the image files (the Kaggle copy's images/images_normalized/ folder) into --data_dir."
         )
     return [{**report, "images": images.get(clean_text(report.get("uid")), [])} for report in reports]
 
@@ -183,7 +200,12 @@ def load_open_i_rows(hub_id: str, data_dir: str | None = None) -> Iterable[Mappi
 
     from radvlm_grpo.data.loading import load_recipe_dataset
 
-    if data_dir and (Path(data_dir) / REPORTS_CSV).is_file():
+    if data_dir and not Path(data_dir).exists():
+        raise FileNotFoundError(
+            f"--data_dir {data_dir} does not exist. Give the raw Open-i layout ({REPORTS_CSV}, {PROJECTIONS_CSV} and "
+            "the images) or a saved copy of ykumards/open-i, or leave --data_dir out to read the Hub."
+        )
+    if data_dir and any((Path(data_dir) / name).is_file() for name in (REPORTS_CSV, PROJECTIONS_CSV)):
         return raw_layout_rows(data_dir)
     # Its "image" column is the exam's description, not an image: no path check.
     dataset = load_recipe_dataset(data_dir, check_images=False) if data_dir else load_dataset(hub_id)

@@ -39,9 +39,17 @@ from typing import Any, Literal
 
 from datasets import Dataset, DatasetDict, Features, Value, load_from_disk
 from datasets import Image as ImageFeature
+from datasets.exceptions import DatasetGenerationError
 from PIL import Image, UnidentifiedImageError
 
-from radvlm_grpo.data.radvlm_json import ImageLoadError, ImageOptions, target_size, to_8bit, to_rgb
+from radvlm_grpo.data.radvlm_json import (
+    ImageLoadError,
+    ImageOptions,
+    conversion_error,
+    target_size,
+    to_8bit,
+    to_rgb,
+)
 from radvlm_grpo.data.schema import GRPO_FEATURES, SFT_FEATURES, assistant_turn
 
 logger = logging.getLogger(__name__)
@@ -54,6 +62,7 @@ DEFAULT_SEED = 42
 
 OPEN_I_HUB_ID = "ykumards/open-i"
 NIH_HUB_ID = "alkzar90/NIH-Chest-X-ray-dataset"
+IMAGE_FIX = "point --data_dir at the folder holding the images, or pass --skip_missing_images to leave such rows out"
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Splits
@@ -110,21 +119,23 @@ def open_image(source: Any, row_id: str) -> Image.Image:
         try:  # some Parquet viewers and exports hold image bytes as base64 text ("/9j/..." for a JPEG)
             source = base64.b64decode(source, validate=True)
         except (binascii.Error, ValueError) as err:
-            raise ImageLoadError(f"Row {row_id!r}: the image is neither a file nor base64 data.") from err
+            raise ImageLoadError(
+                f"Row {row_id!r}: image file not found (nor base64 data): {source}; {IMAGE_FIX}."
+            ) from err
     try:
         if isinstance(source, bytes | bytearray | memoryview):
             return Image.open(io.BytesIO(bytes(source)))
         return Image.open(Path(source))
     except FileNotFoundError as err:
-        raise ImageLoadError(f"Row {row_id!r}: image file not found: {source}") from err
+        raise ImageLoadError(f"Row {row_id!r}: image file not found: {source}; {IMAGE_FIX}.") from err
     except (UnidentifiedImageError, OSError, ValueError, TypeError) as err:
-        raise ImageLoadError(f"Row {row_id!r}: cannot read its image: {err}") from err
+        raise ImageLoadError(f"Row {row_id!r}: cannot read its image ({err}); {IMAGE_FIX}.") from err
 
 
 def encode_image(source: Any, row_id: str, options: ImageOptions) -> tuple[dict, tuple[int, int]]:
     """The stored image (RGB, within the pixel limits, as ``radvlm_json.load_image``) and the source's own size.
 
-    The source size is what NIH's pixel boxes refer to, so it is returned for the box normalisation.
+    The NIH converter counts the sources that are not 1024 x 1024 (its boxes are in that frame, whatever the size).
     """
     image = open_image(source, row_id)
     try:
@@ -136,7 +147,7 @@ def encode_image(source: Any, row_id: str, options: ImageOptions) -> tuple[dict,
             converted = converted.resize(size, Image.Resampling.BICUBIC, reducing_gap=3.0)
         converted = to_rgb(converted)
     except (OSError, ValueError) as err:
-        raise ImageLoadError(f"Row {row_id!r}: cannot decode its image: {err}") from err
+        raise ImageLoadError(f"Row {row_id!r}: cannot decode its image ({err}); {IMAGE_FIX}.") from err
     fmt = options.image_format
     if fmt == "auto":
         fmt = "jpeg" if source_format == "JPEG" else "png"
@@ -179,6 +190,11 @@ def build_datasets(
             cache_dir=cache_dir,
             fingerprint=uuid.uuid4().hex,  # a fresh conversion every time: the counts come from running the generator
         )
+    except DatasetGenerationError as err:
+        # datasets wraps what the rows generator raised in a generic error: raise ours (row id, path, fix) instead.
+        if (ours := conversion_error(err)) is not None:
+            raise ours from None
+        raise
     except ValueError as err:
         if "corresponds to no data" not in str(err):
             raise
@@ -355,12 +371,21 @@ def _convert(config: PreparePublicDataConfig, scratch: str, stats: Counter) -> d
     return nih.convert_nih(source.bbox_rows, source.images, source.patient_ids, **common)
 
 
+def check_public_output(output_dir: str | Path, schema: str, overwrite: bool = False) -> None:
+    """Fail when ``OUTPUT_DIR/<schema>`` exists (without ``overwrite``): call it before a download that may take
+    hours. ``save_public_datasets`` checks the same again."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FileExistsError(f"{output_dir} is a file, not a folder; choose another --output_dir.")
+    schemas = ("grpo", "sft") if schema == "both" else (schema,)
+    existing = [output_dir / s for s in schemas if (output_dir / s).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it.")
+
+
 def prepare_public_dataset(config: PreparePublicDataConfig, argv: Sequence[str] = ()) -> dict[str, DatasetDict]:
     """Read the public dataset, convert, save (and push NIH rows if asked); returns the saved datasets."""
-    schemas = ("grpo", "sft") if config.schema == "both" else (config.schema,)
-    existing = [Path(config.output_dir) / s for s in schemas if (Path(config.output_dir) / s).exists()]
-    if existing and not config.overwrite:  # before a download that may take hours
-        raise FileExistsError(f"{existing[0]} exists; pass --overwrite to replace it.")
+    check_public_output(config.output_dir, config.schema, config.overwrite)
     scratch = config.cache_dir or tempfile.mkdtemp(prefix="radvlm_public_")
     stats: Counter = Counter()
     try:

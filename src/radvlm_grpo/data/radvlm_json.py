@@ -684,7 +684,7 @@ def build_dataset(
             num_proc=num_proc if parallel else None,
         )
     except DatasetGenerationError as err:
-        if (ours := _conversion_error(err)) is not None:
+        if (ours := conversion_error(err)) is not None:
             raise ours from None
         raise
     except ValueError as err:
@@ -705,7 +705,7 @@ _REMOTE_ERROR = re.compile(
 )
 
 
-def _conversion_error(err: DatasetGenerationError) -> Exception | None:
+def conversion_error(err: DatasetGenerationError) -> Exception | None:
     """Our own clear error (row id, path) behind datasets' generic wrapper, from this process or a worker."""
     cause = err.__cause__
     if isinstance(cause, (ImageLoadError, ValueError, OSError)):
