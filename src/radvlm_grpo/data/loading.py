@@ -7,7 +7,7 @@ looks local but is not there fails here, with the path in the message, instead o
 
 Images may be stored (bytes) or referenced by path (a json/jsonl/parquet/csv ``image`` column of strings, an SFT
 ``images`` list of them, or an ``Image`` feature holding only a path). Paths are checked when the dataset is loaded:
-every file must exist and open as an image (its header only: 1 to 2 s per 10 k files on a local disk), else one
+every file must exist and open as an image (its header only: about 2 s per 10 k distinct files), else one
 error names the rows and paths. Unchecked, a missing file fails deep inside the processor whenever its row is drawn.
 """
 
