@@ -118,3 +118,9 @@ def test_checkpoint_without_the_heads_is_refused(tmp_path):
     )
     with pytest.raises(ValueError, match="linear_heads"):
         CheXbert(weights_dir=tmp_path, device="cpu")
+
+
+def test_special_token_strings_in_text_match_f1chexbert(chexbert):
+    """`[MASK]`, `[SEP]`, `<mask>`... written inside a report are tokenized as f1chexbert's slow tokenizer did."""
+    gold = json.loads((FIXTURES / "goldens_special_tokens.json").read_text(encoding="utf-8"))
+    assert chexbert.tokenize(gold["texts"]) == gold["chexbert"]["input_ids"]
