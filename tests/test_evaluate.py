@@ -1,9 +1,12 @@
 """scripts/evaluate.py end to end on the tiny model and the synthetic test split: outputs, resume after a crash,
 refusal to mix settings, missing scorer weights named before generation, and exact scores with an oracle."""
 
+import hashlib
 import json
+import logging
 import runpy
 import sys
+from dataclasses import replace
 from pathlib import Path
 from unittest.mock import MagicMock
 
@@ -11,6 +14,7 @@ import numpy as np
 import pytest
 from huggingface_hub import ModelCard
 
+from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.evaluation.clinical import ScorerUnavailable
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.run import run_evaluation
@@ -76,9 +80,9 @@ def test_evaluate_writes_everything_and_resumes_after_a_crash(monkeypatch, tmp_p
     groups = metrics["metrics"]
     assert set(groups) == {
         "report_generation",
-        "anatomical_grounding",
-        "abnormality_grounding",
-        "phrase_grounding",
+        "anatomical_grounding/synthetic",
+        "abnormality_grounding/synthetic",
+        "phrase_grounding/synthetic",
         "grounding",
     }
     for name in ("rouge_l", "bleu", "gleu", "avg_chars"):
@@ -92,10 +96,10 @@ def test_evaluate_writes_everything_and_resumes_after_a_crash(monkeypatch, tmp_p
 
     results = (out / "results.md").read_text()
     assert "| **tiny** | 0.000293 |" in results and "| RadVLM+RL | 8 | 29.9 |" in results
-    assert (
-        "Phrase (source not recorded)" in results
-        and "Not computed: bertscore (skipped with --skip_metrics)" in results
-    )
+    # Synthetic rows are labelled synthetic, never with the paper's datasets (whose columns stay empty).
+    assert "| Anatomy (synthetic) | Abnorm. (synthetic) | Phrase (synthetic) |" in results
+    assert "| **tiny** | – | – | – | – |" in results
+    assert "Not computed: bertscore (skipped with --skip_metrics)" in results
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["id"] for s in samples] == ids and all("answer" in s for s in samples)
     assert {p.name for p in (out / "figures").iterdir()} == {"report_lengths.png", "grounding_boxes.png"}
@@ -105,6 +109,12 @@ def test_evaluate_writes_everything_and_resumes_after_a_crash(monkeypatch, tmp_p
     )
     card = ModelCard.load(out / "model_card.md")
     assert {(r.dataset_config, r.metric_type) for r in card.data.eval_results} >= {("report_generation", "rouge_l")}
+    # A local folder is no Hub dataset id: type "local", and the name says which folder.
+    assert {r.dataset_type for r in card.data.eval_results} == {"local"}
+    assert {r.dataset_name for r in card.data.eval_results} == {f"{synthetic_dir.name}/grpo (local folder), test"}
+    names = {r.task_name for r in card.data.eval_results}
+    assert "Visual grounding: Anatomy (synthetic)" in names
+    assert not any(d in n for n in names for d in ("Chest ImaGenome", "VinDr-CXR", "MS-CXR", "PadChest"))
     assert "![Predicted and true boxes](figures/grounding_boxes.png)" in card.text
     for path in out.rglob("*"):
         if path.is_file() and path.suffix in (".md", ".json", ".jsonl"):
@@ -125,24 +135,35 @@ def test_missing_scorer_weights_stop_before_the_model_loads(monkeypatch, tmp_pat
         output_dir=str(tmp_path / "eval"),
         scorers_dir=str(tmp_path / "no-weights"),
     )
-    with pytest.raises(ScorerUnavailable, match="--skip_metrics bertscore"):
+    with pytest.raises(ScorerUnavailable) as raised:
         run_evaluation(args, SamplingSettings())
     assert not (tmp_path / "eval").exists()
+    # Every missing scorer in one error, not one per run.
+    assert raised.value.metrics == CLINICAL
+    message = str(raised.value)
+    assert "`--skip_metrics bertscore chexbert radgraph radcliq`" in message
+    assert all(f"\n- {metric} (" in message for metric in CLINICAL)
+    assert "radcliq (radcliq_v1): it needs the radgraph and chexbert weights" in message
 
 
 class Oracle:
-    """Answers every row with its reference (as a thinking model would write it), except rows in ``unclosed``."""
+    """Answers every row with its reference (as a thinking model would write it), except rows in ``unclosed``;
+    ``truncated``: every answer reports that it stopped at the token limit."""
 
-    def __init__(self, dataset, unclosed=()):
+    def __init__(self, dataset, unclosed=(), truncated=False):
         self.answers = dict(zip(dataset["id"], dataset["solution"]))
         self.unclosed = set(unclosed)
+        self.truncated = truncated
         self.calls = 0
 
     def generate(self, requests, settings):
         self.calls += 1
         return [
             GenerationResult(
-                r.id, ("<think>hmm" if r.id in self.unclosed else "<think>hmm</think>") + self.answers[r.id], 9, False
+                r.id,
+                ("<think>hmm" if r.id in self.unclosed else "<think>hmm</think>") + self.answers[r.id],
+                9,
+                self.truncated,
             )
             for r in requests
         ]
@@ -164,9 +185,9 @@ def test_an_oracle_scores_perfectly_and_unclosed_thinking_scores_zero(tmp_path, 
     metrics = run_evaluation(args, SamplingSettings(), generator=Oracle(test, unclosed))
     groups = metrics["metrics"]
     assert groups["report_generation"]["rouge_l"]["value"] == 1.0
-    assert groups["abnormality_grounding"]["map_50"]["value"] == 1.0
-    assert groups["abnormality_grounding"]["soft_f1"]["value"] == pytest.approx(1.0)
-    assert groups["anatomical_grounding"]["map_50"]["value"] == 0.5  # one of two answers lacks </think>
+    assert groups["abnormality_grounding/synthetic"]["map_50"]["value"] == 1.0
+    assert groups["abnormality_grounding/synthetic"]["soft_f1"]["value"] == pytest.approx(1.0)
+    assert groups["anatomical_grounding/synthetic"]["map_50"]["value"] == 0.5  # one of two answers lacks </think>
     assert metrics["generation"]["missing_think_close"] == 1
     assert "| **oracle** | – | 100.0 |" in (tmp_path / "eval/results.md").read_text()
 
@@ -201,6 +222,26 @@ def test_clinical_metrics_with_fixture_weights(tmp_path, synthetic_dir):
         "green": "no --green_model given"
     }
     assert (tmp_path / "eval/figures/chexbert_per_condition.png").is_file()
+
+    # Which weights produced these numbers: local folders here, with the SHA-256 of every weights file read.
+    scorers = metrics["scorers"]
+    assert list(scorers) == ["bertscore", "chexbert", "radgraph", "radcliq"]
+    chexbert_file = FIXTURE_SCORERS / "chexbert/chexbert.pth"
+    assert scorers["chexbert"] == [
+        {
+            "component": "CheXbert",
+            "local_path": str(chexbert_file.absolute()),
+            "files": {"chexbert.pth": hashlib.sha256(chexbert_file.read_bytes()).hexdigest()},
+        }
+    ]
+    assert [r["component"] for r in scorers["radcliq"]] == ["RadGraph-XL", "BERTScore distilroberta-base", "CheXbert"]
+    assert set(scorers["radgraph"][0]["files"]) == {"weights.th"}
+    assert set(scorers["bertscore"][0]["files"]) == {"model.safetensors"}
+    assert json.loads((tmp_path / "eval/metrics.json").read_text())["scorers"] == scorers
+    digest = scorers["chexbert"][0]["files"]["chexbert.pth"][:16]
+    row = f"| chexbert | CheXbert | local `{chexbert_file.absolute()}` | chexbert.pth | `{digest}` |"
+    assert row in (tmp_path / "eval/results.md").read_text()
+    assert row in (tmp_path / "eval/model_card.md").read_text()
 
 
 def test_thinking_answers_without_think_close_are_regenerated_when_sampling(tmp_path, synthetic_dir, caplog):
@@ -301,3 +342,126 @@ def test_settings_come_from_a_yaml_file_with_command_line_overrides(tmp_path):
     )
     assert (sampling.temperature, sampling.max_new_tokens) == (1.0, 4096)
     assert recipe.path == str(config) and recipe.overrides == ["--max_samples", "3"]
+
+
+def test_answers_cut_at_the_token_limit_are_warned_about_everywhere(tmp_path, synthetic_dir, caplog):
+    from datasets import load_from_disk
+
+    test = load_from_disk(str(synthetic_dir / "grpo"))["test"]
+    args = EvaluationArguments(
+        model_name_or_path="me/oracle",
+        dataset_name=str(synthetic_dir / "grpo"),
+        output_dir=str(tmp_path / "eval"),
+        thinking=True,
+        skip_metrics=CLINICAL,
+        n_bootstrap=20,
+    )
+    with caplog.at_level(logging.WARNING, logger="radvlm_grpo.evaluation.run"):
+        metrics = run_evaluation(args, SamplingSettings(max_new_tokens=64), generator=Oracle(test, truncated=True))
+    expected = "Warning: 8 of 8 generations (100%) stopped at max_new_tokens=64"
+    assert metrics["warnings"][0].startswith(expected)
+    assert f"> **{expected}" in (tmp_path / "eval/results.md").read_text()
+    assert f"> **{expected}" in (tmp_path / "eval/model_card.md").read_text()
+    assert expected in caplog.text
+
+    clean = run_evaluation(
+        replace(args, output_dir=str(tmp_path / "clean")), SamplingSettings(), generator=Oracle(test)
+    )
+    assert clean["warnings"] == [] and "Warning" not in (tmp_path / "clean/results.md").read_text()
+
+
+def test_a_local_model_folder_card_gets_the_results_without_a_push(tmp_path, synthetic_dir):
+    from datasets import load_from_disk
+
+    test = load_from_disk(str(synthetic_dir / "grpo"))["test"]
+    model = tmp_path / "my-grpo-model"
+    write_model_card(model, CardInfo(model_id="my-grpo-model", stage="grpo"))
+    assert "Not evaluated yet" in (model / "README.md").read_text()
+    args = EvaluationArguments(
+        model_name_or_path=str(model),
+        dataset_name=str(synthetic_dir / "grpo"),
+        output_dir=str(tmp_path / "eval"),
+        thinking=True,
+        skip_metrics=CLINICAL,
+        n_bootstrap=20,
+    )
+    run_evaluation(args, SamplingSettings(), generator=Oracle(test))
+    card = ModelCard.load(model / "README.md")
+    assert "Not evaluated yet" not in card.text and "| **my-grpo-model** |" in card.text
+    assert "![Predicted and true boxes](evaluation/grounding_boxes.png)" in card.text
+    assert {(r.dataset_config, r.metric_type, r.metric_value) for r in card.data.eval_results} >= {
+        ("report_generation", "rouge_l", 100.0)
+    }
+    assert sorted(p.name for p in (model / "evaluation").iterdir()) == [
+        "grounding_boxes.png",
+        "metrics.json",
+        "report_lengths.png",
+        "results.md",
+    ]
+    assert card.data.base_model is None and "grpo" in card.data.tags  # the training card is kept, not replaced
+
+    # Opting out leaves the model folder alone; a card of another project is never touched.
+    other = tmp_path / "other-model"
+    other.mkdir()
+    (other / "README.md").write_text("---\nlicense: mit\n---\n# Someone else's card\n")
+    for folder, update in ((model, False), (other, True)):
+        before = (folder / "README.md").read_text()
+        run_evaluation(
+            replace(args, model_name_or_path=str(folder), output_dir=str(tmp_path / f"eval-{folder.name}"),
+                    update_model_card=update),
+            SamplingSettings(max_new_tokens=7),
+            generator=Oracle(test),
+        )  # fmt: skip
+        assert (folder / "README.md").read_text() == before
+    assert not (other / "evaluation").exists()
+
+
+def test_figures_say_when_no_box_was_predicted_and_label_every_bar(monkeypatch, tmp_path):
+    from radvlm_grpo.evaluation import figures
+
+    drawn = []
+    monkeypatch.setattr(figures, "save_figure", lambda figure, path: drawn.append(figure) or Path(path))
+    image = np.zeros((32, 32), dtype=np.uint8)
+    truth = np.array([[0.1, 0.1, 0.5, 0.5]])
+    invalid = np.full((1, 4), np.nan)
+    panels = [(image, np.zeros((0, 4)), truth, "none"), (image, truth, truth, "one"), (image, invalid, truth, "bad")]
+    figures.plot_boxes(panels, tmp_path / "boxes.png")
+    assert [[t.get_text() for t in ax.texts] for ax in drawn[0].axes] == [
+        ["no box predicted"],
+        [],
+        ["no box predicted"],
+    ]
+
+    per_condition = {"Edema": {"f1": 0.0, "support": 3}, "Cardiomegaly": {"f1": 0.5, "support": 4}}
+    figures.plot_chexbert_per_condition(per_condition, tmp_path / "chexbert.png")
+    assert [t.get_text() for t in drawn[1].axes[0].texts] == ["0.0", "50.0"]  # a zero bar is labelled, not blank
+
+
+def test_scorer_weights_from_the_hub_cache_are_named_by_repository_and_commit(monkeypatch, tmp_path):
+    import huggingface_hub.constants
+
+    from radvlm_grpo.evaluation.provenance import hub_model_record, weights_record
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--distilbert--distilbert-base-uncased"
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    (snapshot / "config.json").write_text("{}")  # not a weights file: not hashed
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    expected = {
+        "component": "BERTScore distilbert-base-uncased",
+        "repo_id": "distilbert/distilbert-base-uncased",
+        "revision": commit,
+        "files": {"model.safetensors": hashlib.sha256(b"weights").hexdigest()},
+    }
+    assert weights_record("BERTScore distilbert-base-uncased", snapshot) == expected
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert hub_model_record("BERTScore distilbert-base-uncased", "distilbert/distilbert-base-uncased") == expected
+    assert hub_model_record("GREEN judge", "someone/not-cached") == {
+        "component": "GREEN judge",
+        "repo_id": "someone/not-cached",
+        "revision": None,
+        "files": {},
+    }

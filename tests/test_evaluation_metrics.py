@@ -14,9 +14,13 @@ from radvlm_grpo.evaluation.bootstrap import (
     resample_indices,
 )
 from radvlm_grpo.evaluation.grounding_metrics import (
+    ABNORMALITY_NIH,
+    ABNORMALITY_VINDR,
     ALL_GROUNDING,
+    ANATOMY_CIG,
     PHRASE_MS,
     PHRASE_PAD,
+    benchmark_header,
     benchmark_of,
     grounding_statistics,
     group_rows,
@@ -181,13 +185,30 @@ def test_grounding_statistics_by_hand_and_against_grounding_eval():
     )
 
 
-def test_benchmarks_follow_table_2():
+def test_benchmarks_name_their_real_source():
     assert benchmark_of("phrase_grounding", "mscxr-test_12") == PHRASE_MS
     assert benchmark_of("phrase_grounding", "padchest-test_3") == PHRASE_PAD
     assert benchmark_of("phrase_grounding", "x_1", source="PadChest-GR") == PHRASE_PAD
-    assert benchmark_of("phrase_grounding", "synthetic-test-00003") == "phrase_grounding"
-    assert benchmark_of("anatomical_grounding", "chestima-test_1") == "anatomical_grounding"
-    groups = group_rows([PHRASE_PAD, "anatomical_grounding", PHRASE_PAD])
-    assert list(groups) == ["anatomical_grounding", PHRASE_PAD, ALL_GROUNDING]
+    assert benchmark_of("anatomical_grounding", "chestima-test_1") == ANATOMY_CIG
+    assert benchmark_of("abnormality_grounding", "vindr-cxr-mono-test1_4") == ABNORMALITY_VINDR
+    assert benchmark_of("abnormality_grounding", "nih-00000013_005-effusion") == ABNORMALITY_NIH
+    # Synthetic rows say so, rows of unknown source claim no dataset, and a declared source is used as given.
+    for task in ("anatomical_grounding", "abnormality_grounding", "phrase_grounding"):
+        assert benchmark_of(task, "synthetic-test-00003") == f"{task}/synthetic"
+        assert benchmark_of(task, "row_17") == task
+    assert benchmark_of("anatomical_grounding", "x", source="My Hospital") == "anatomical_grounding/my-hospital"
+    assert benchmark_of("report_generation", "mimic-test_1") == "report_generation"
+    assert [benchmark_header(b) for b in (ANATOMY_CIG, ABNORMALITY_VINDR, PHRASE_MS, ABNORMALITY_NIH)] == [
+        "Anatomy (Chest ImaGenome)",
+        "Abnorm. (VinDr-CXR)",
+        "Phrase_MS (MS-CXR)",
+        "Abnorm. (NIH ChestX-ray14)",
+    ]
+    assert benchmark_header("anatomical_grounding/synthetic") == "Anatomy (synthetic)"
+    assert benchmark_header("abnormality_grounding") == "Abnorm. (source not recorded)"
+    assert benchmark_header("anatomical_grounding/my-hospital") == "Anatomy (my-hospital)"
+
+    groups = group_rows([PHRASE_PAD, ANATOMY_CIG, PHRASE_PAD])
+    assert list(groups) == [ANATOMY_CIG, PHRASE_PAD, ALL_GROUNDING]
     assert groups[PHRASE_PAD] == [0, 2] and groups[ALL_GROUNDING] == [0, 1, 2]
     assert list(group_rows(["abnormality_grounding"])) == ["abnormality_grounding"]

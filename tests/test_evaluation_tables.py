@@ -8,6 +8,7 @@ from radvlm_grpo.evaluation.tables import (
     results_markdown,
     table1_markdown,
     table2_markdown,
+    truncation_warning,
 )
 
 REPORT = {
@@ -38,7 +39,7 @@ def test_table1_keeps_the_paper_rows_first():
 
 def test_table2_layout_with_a_benchmark_outside_the_paper():
     maps = {
-        "anatomical_grounding": 0.845,
+        "anatomical_grounding/chest-imagenome": 0.845,
         "phrase_grounding/mscxr": 0.87949,
         "phrase_grounding": 0.5,
         "grounding": 0.7,
@@ -89,3 +90,40 @@ def test_results_file_names_what_was_not_computed():
     assert "Visual grounding" not in text
     assert text.rstrip().endswith("Not computed: green (no --green_model given).")
     assert format_size(8_767_123_696) == "8.77" and format_size(None) == "–"
+
+
+def test_synthetic_grounding_rows_are_not_shown_under_the_papers_datasets():
+    maps = {"anatomical_grounding/synthetic": 0.5, "abnormality_grounding": 0.25, "grounding": 0.4}
+    assert table2_markdown("tiny", maps, include_paper=False) == (
+        "| Model | Anatomy (Chest ImaGenome) | Abnorm. (VinDr-CXR) | Phrase_MS (MS-CXR) | Phrase_Pad (PadChest-GR) "
+        "| Anatomy (synthetic) | Abnorm. (source not recorded) |\n"
+        "|---|---|---|---|---|---|---|\n"
+        "| **tiny** | – | – | – | – | 50.0 | 25.0 |\n"
+    )
+
+
+def test_results_warn_when_answers_are_cut_at_the_token_limit():
+    assert truncation_warning({"rows": 24, "truncated": 2}, 64) is None  # 8%: within the 10% tolerance
+    warning = truncation_warning({"rows": 24, "truncated": 24}, 64)
+    assert warning.startswith("Warning: 24 of 24 generations (100%) stopped at max_new_tokens=64")
+    text = results_markdown("tiny", "–", "data/synthetic/grpo", "test", REPORT, None, {}, warnings=[warning])
+    assert f"> **{warning}**" in text and text.index(warning) < text.index("## Report generation")
+    assert "Warning" not in results_markdown("tiny", "–", "data/synthetic/grpo", "test", REPORT, None, {})
+
+
+def test_results_name_the_scorer_weights():
+    record = {
+        "component": "CheXbert",
+        "repo_id": "StanfordAIMI/RRG_scorers",
+        "revision": "0123456789abcdef0123456789abcdef01234567",
+        "files": {"chexbert.pth": "f" * 64},
+    }
+    local = {"component": "BERTScore distilbert-base-uncased", "local_path": "/w/bertscore", "files": {}}
+    text = results_markdown(
+        "tiny", "–", "d", "test", REPORT, None, {}, scorers={"chexbert": [record], "bertscore": [local]}
+    )
+    assert (
+        "| chexbert | CheXbert | `StanfordAIMI/RRG_scorers` @ `0123456789ab` | chexbert.pth | `ffffffffffffffff` |"
+        in (text)
+    )
+    assert "| bertscore | BERTScore distilbert-base-uncased | local `/w/bertscore` | – | – |" in text

@@ -105,6 +105,23 @@ def test_a_card_without_an_evaluation_section_gets_one_before_intended_use():
     assert card.data.license == "mit"
 
 
+def test_model_index_names_a_local_test_set_honestly(tmp_path):
+    from radvlm_grpo.cards import eval_results
+
+    plain = tmp_path / "synthetic" / "grpo"
+    plain.mkdir(parents=True)
+    results = eval_results(summary(dataset=str(plain)))
+    # A folder name is no Hub dataset id: the type says "local", the name says which folder.
+    assert {(r.dataset_type, r.dataset_name) for r in results} == {("local", "synthetic/grpo (local folder), test")}
+    from radvlm_grpo.cards import dataset_identity
+
+    assert dataset_identity("me/radvlm-test") == ("me/radvlm-test", "radvlm-test")
+    converted = tmp_path / "openi"
+    (converted / "grpo").mkdir(parents=True)
+    DatasetCard("---\npretty_name: openi\n---\n# openi\n").save(converted / "README.md")
+    assert dataset_identity(str(converted / "grpo")) == ("local", "openi (local folder)")
+
+
 def test_evaluation_only_card_says_training_is_not_recorded():
     card = render_model_card(CardInfo(model_id="someone/model", stage=None))
     assert "training recipe was not recorded" in card.text and "trained from scratch" not in card.text

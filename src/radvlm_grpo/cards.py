@@ -89,6 +89,8 @@ class EvaluationSummary:
     recipe_text: str | None = None
     n_resamples: int = 2000
     out_of_distribution: EvaluationSummary | None = None  # a second test set outside the training distribution
+    warnings: list[str] = field(default_factory=list)  # shown above the tables (e.g. answers cut at the token limit)
+    scorers: dict[str, list[dict]] = field(default_factory=dict)  # the clinical scorers' weights (provenance)
 
 
 @dataclass
@@ -124,12 +126,35 @@ def _format_metric(value: float) -> str:
 
 
 def _task_name(group: str) -> str:
-    from radvlm_grpo.evaluation.grounding_metrics import ABNORMALITY_NIH, TABLE2_BENCHMARKS
+    from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING, benchmark_header
 
     if group == "report_generation":
         return "Radiology report generation"
-    names = {**TABLE2_BENCHMARKS, ABNORMALITY_NIH: "Abnorm. (NIH ChestX-ray14)"}
-    return f"Visual grounding: {names.get(group, group)}"
+    if group == ALL_GROUNDING:
+        return "Visual grounding: all grounding rows"
+    return f"Visual grounding: {benchmark_header(group)}"
+
+
+LOCAL_DATASET = "local"  # model-index dataset type of a test set that is a local folder, not a Hub dataset
+
+
+def dataset_identity(dataset: str) -> tuple[str, str]:
+    """The model-index dataset ``type`` and pretty name of a test set.
+
+    ``type`` must be a Hub dataset id: a Hub id is its own; a local folder has none, so it is "local" and the name
+    says which folder (the pretty name of its dataset card when it, or its parent for a ``grpo``/``sft`` subfolder,
+    has one) rather than passing a folder name off as a dataset id.
+    """
+    if _is_hub_id(dataset):
+        return dataset, dataset.rsplit("/", 1)[-1]
+    folder = Path(dataset).expanduser()
+    for candidate in (folder, folder.parent):
+        card = candidate / "README.md"
+        if card.is_file():
+            pretty = DatasetCard.load(card).data.get("pretty_name")
+            if pretty:
+                return LOCAL_DATASET, f"{pretty} (local folder)"
+    return LOCAL_DATASET, f"{'/'.join(folder.parts[-2:])} (local folder)"
 
 
 OOD_SUFFIX = " (out of distribution)"
@@ -140,7 +165,7 @@ def eval_results(summary: EvaluationSummary, ood: bool = False) -> list[EvalResu
 
     An out-of-distribution test set adds its own entries, its groups marked " (out of distribution)".
     """
-    dataset_type = summary.dataset if _is_hub_id(summary.dataset) else Path(summary.dataset).name
+    dataset_type, dataset_name = dataset_identity(summary.dataset)
     results = []
     for group, metrics in summary.intervals.items():
         for name, interval in metrics.items():
@@ -153,7 +178,7 @@ def eval_results(summary: EvaluationSummary, ood: bool = False) -> list[EvalResu
                     task_type="image-text-to-text",
                     task_name=_task_name(group) + (OOD_SUFFIX if ood else ""),
                     dataset_type=dataset_type,
-                    dataset_name=f"{Path(summary.dataset).name} ({summary.split})",
+                    dataset_name=f"{dataset_name}, {summary.split}",
                     dataset_config=group + (OOD_SUFFIX if ood else ""),
                     dataset_split=summary.split,
                     metric_type=name,
@@ -167,12 +192,26 @@ def eval_results(summary: EvaluationSummary, ood: bool = False) -> list[EvalResu
 
 
 def _result_key(result: EvalResult) -> tuple:
-    return (result.task_type, result.dataset_type, result.dataset_config, result.dataset_split, result.metric_type)
+    # The name too: every local test set shares the dataset type "local".
+    return (
+        result.task_type,
+        result.dataset_type,
+        result.dataset_name,
+        result.dataset_config,
+        result.dataset_split,
+        result.metric_type,
+    )
 
 
 def evaluation_markdown(summary: EvaluationSummary) -> str:
     """The card's evaluation section: paper-style tables, every metric with its interval, the figures."""
-    from radvlm_grpo.evaluation.tables import intervals_markdown, table1_markdown, table2_markdown
+    from radvlm_grpo.evaluation.tables import (
+        intervals_markdown,
+        scorers_markdown,
+        table1_markdown,
+        table2_markdown,
+        warnings_markdown,
+    )
 
     parts = [
         f"Evaluated on `{summary.dataset}`, split `{summary.split}` ({summary.n} rows)"
@@ -180,6 +219,8 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
         "The paper's rows (arXiv:2512.10691, on RadVLM's test sets) are shown for comparison; they compare with this "
         "model's row only on the same test set.",
     ]
+    if summary.warnings:
+        parts.append(warnings_markdown(summary.warnings).rstrip())
     if summary.report_metrics is not None:
         parts += [
             "### Report generation (%, RadCliQ raw, lower is better)",
@@ -196,6 +237,8 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
     ]
     if summary.not_computed:
         parts.append("Not computed: " + "; ".join(f"{k} ({v})" for k, v in summary.not_computed.items()) + ".")
+    if summary.scorers:
+        parts.append(scorers_markdown(summary.scorers).rstrip())
     titles = {
         "chexbert_per_condition": "CheXbert F1 per condition",
         "grounding_boxes": "Predicted and true boxes",
@@ -211,13 +254,14 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
 
 def _ood_parts(summary: EvaluationSummary, ood: EvaluationSummary) -> list[str]:
     """The out-of-distribution figures beside the in-distribution ones: one row per metric, both columns."""
-    from radvlm_grpo.evaluation.tables import side_by_side_markdown
+    from radvlm_grpo.evaluation.tables import side_by_side_markdown, warnings_markdown
 
     parts = [
         "### Out of distribution",
         f"Also evaluated, the same way, on `{ood.dataset}`, split `{ood.split}` ({ood.n} rows), a test set outside "
         "the training distribution (another hospital, population, report style or view). The gap between the two "
         "columns shows how far the in-distribution figures carry beyond the training data.",
+        *([warnings_markdown(ood.warnings).rstrip()] if ood.warnings else []),
         side_by_side_markdown(
             {"in distribution": summary.intervals, "out of distribution": ood.intervals},
             {"in distribution": summary.dataset, "out of distribution": ood.dataset},
@@ -235,7 +279,8 @@ def _evaluation_block(summary: EvaluationSummary | None, model_id: str) -> str:
     if summary is None:
         body = (
             "Not evaluated yet. Evaluate this checkpoint with\n`python scripts/evaluate.py --model_name_or_path "
-            f"{model_id} --dataset_name <test set> --output_dir <folder>`; `--push_to_hub` adds the results here."
+            f"{model_id} --dataset_name <test set> --output_dir <folder>`: the results appear here, in this card "
+            "when the model is a local folder (and in `<folder>/model_card.md`), on the Hub with `--push_to_hub`."
         )
     else:
         body = evaluation_markdown(summary)

@@ -1,8 +1,8 @@
 """The clinical report metrics of Table 1, through the project's scorers (``radvlm_grpo.scorers``).
 
-A thin adapter: each metric names the scorer that computes it, checks before generation that its weights load (so a
-missing file stops the run in seconds, naming the metric, instead of after hours of generation), and turns the
-scorer's per-report output into bootstrap statistics. A metric is left out only when the user says so
+A thin adapter: each metric names the scorer that computes it, checks before generation that its weights load (missing files stop the run in seconds,
+one error naming every metric that lacks its weights, instead of after hours of generation), records which weights
+were read (``provenance``), and turns the scorer's per-report output into bootstrap statistics. A metric is left out only when the user says so
 (``--skip_metrics``), or, for GREEN, when no judge model is given; either way ``metrics.json`` and the tables record
 what was not computed and why.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,24 +41,27 @@ SKIPPED = "skipped with --skip_metrics"
 
 
 class ScorerUnavailable(RuntimeError):
-    """A requested clinical metric cannot be computed (its scorer or weights are missing)."""
+    """Requested clinical metrics cannot be computed (their scorers or weights are missing): all of them, at once."""
 
-    def __init__(self, metric: str, reason: object):
-        self.metric = metric
+    def __init__(self, failures: Mapping[str, object]):
+        self.metrics = list(failures)
+        lines = "".join(f"\n- {m} ({', '.join(CLINICAL_METRICS[m])}): {reason}" for m, reason in failures.items())
         super().__init__(
-            f"Cannot compute {metric} ({', '.join(CLINICAL_METRICS[metric])}): {reason}\n"
-            f"Provide its weights (--scorers_dir, or the Hub cache), or pass `--skip_metrics {metric}` to evaluate "
-            "without it."
+            f"Cannot compute {len(self.metrics)} clinical metric(s):{lines}\n"
+            "Provide their weights (--scorers_dir, or the Hub cache), or pass "
+            f"`--skip_metrics {' '.join(self.metrics)}` to evaluate without them."
         )
 
 
 @dataclass
 class ClinicalPlan:
-    """Which clinical metrics run, the scorers already loaded for them, and what is left out and why."""
+    """Which clinical metrics run, the scorers already loaded for them, what is left out and why, and the weights
+    each metric's scorers read (``provenance.scorer_weights``)."""
 
     run: list[str]
     not_computed: dict[str, str]
     scorers: dict[str, object] = field(default_factory=dict)
+    weights: dict[str, list[dict]] = field(default_factory=dict)
 
 
 def _device(args) -> str | None:
@@ -110,13 +113,20 @@ LOADERS: dict[str, Callable] = {
 }
 
 
+# RadCliQ reads the RadGraph-XL and CheXbert weights too: when those failed, it fails for the same reason.
+_RADCLIQ_PARTS = ("radgraph", "chexbert")
+
+
 def plan_clinical_metrics(args) -> ClinicalPlan:
-    """Check every requested scorer by loading it on the CPU; raise ``ScorerUnavailable`` for the first that fails.
+    """Check every requested scorer by loading it on the CPU; raise one ``ScorerUnavailable`` naming every metric
+    that cannot be computed, so a user fixes them all in one go instead of one per run.
 
     Scorers stay loaded when they will run on the CPU anyway; on a GPU machine they are loaded again after generation,
-    so that they do not take memory from the generator.
+    so that they do not take memory from the generator. The weights each scorer read are recorded with their hashes.
     """
-    run, not_computed, scorers = [], {}, {}
+    from radvlm_grpo.evaluation.provenance import scorer_weights
+
+    run, not_computed, scorers, weights, failures = [], {}, {}, {}, {}
     on_cpu = (_device(args) or ("cuda" if _cuda() else "cpu")).startswith("cpu")
     for metric in CLINICAL_METRICS:
         if metric in args.skip_metrics:
@@ -128,20 +138,30 @@ def plan_clinical_metrics(args) -> ClinicalPlan:
         if metric == "green":  # a 7B judge: only check that the package is there
             try:
                 import green_score  # noqa: F401
-            except ImportError as error:
-                raise ScorerUnavailable(metric, "the `green_score` package is not installed.") from error
+            except ImportError:
+                failures[metric] = "the `green_score` package is not installed (pip install green-score)."
+                continue
             run.append(metric)
+            weights[metric] = scorer_weights(metric, None, green_model=args.green_model)
+            continue
+        missing_parts = [part for part in _RADCLIQ_PARTS if part in failures] if metric == "radcliq" else []
+        if missing_parts:
+            failures[metric] = f"it needs the {' and '.join(missing_parts)} weights, missing above."
             continue
         try:
             scorer = LOADERS[metric](args, "cpu", scorers)
         except (ImportError, OSError, ValueError) as error:
-            raise ScorerUnavailable(metric, error) from error
+            failures[metric] = error
+            continue
         run.append(metric)
         scorers[metric] = scorer
+        weights[metric] = scorer_weights(metric, scorer, weights_dir=args.scorers_dir)
+    if failures:
+        raise ScorerUnavailable(failures)
     if not on_cpu:
         scorers.clear()
         gc.collect()
-    return ClinicalPlan(run, not_computed, scorers)
+    return ClinicalPlan(run, not_computed, scorers, weights)
 
 
 def _cuda() -> bool:

@@ -140,6 +140,14 @@ class EvaluationArguments:
     overwrite: bool = field(
         default=False, metadata={"help": "Discard earlier predictions in output_dir instead of resuming from them."}
     )
+    update_model_card: bool = field(
+        default=True,
+        metadata={
+            "help": "When the model is a local folder with a radvlm-grpo card (README.md), merge the results into "
+            "that card and copy the figures, metrics.json and results.md to its evaluation/ folder (what --push_to_hub "
+            "does on the Hub). false: leave the model folder untouched."
+        },
+    )
     push_to_hub: bool = field(
         default=False, metadata={"help": "Merge the results into the model's Hub card and upload the figures."}
     )

@@ -16,9 +16,16 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 TRUE_COLOR, PRED_COLOR = "#2ca02c", "#d62728"
+NO_BOX = "no box predicted"
 
 
-def _save(figure: Figure, path: str | Path) -> Path:
+def _finite(boxes) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    return boxes[np.isfinite(boxes).all(axis=1)]
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Render on an Agg canvas (no display, no pyplot state) and write the PNG, making its folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(figure)
@@ -32,13 +39,15 @@ def plot_chexbert_per_condition(per_condition: Mapping[str, Mapping[str, float]]
     f1 = [per_condition[n]["f1"] * 100 for n in names]
     figure = Figure(figsize=(6, 0.35 * len(names) + 1))
     ax = figure.add_subplot()
-    ax.barh(range(len(names)), f1, color="#1f77b4")
+    bars = ax.barh(range(len(names)), f1, color="#1f77b4")
+    # Every bar carries its value: a condition at F1 0 is otherwise an empty row, indistinguishable from a missing one.
+    ax.bar_label(bars, labels=[f"{v:.1f}" for v in f1], padding=2, fontsize=7)
     ax.set_yticks(range(len(names)), [f"{n} (n={per_condition[n]['support']})" for n in names])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("CheXbert F1 (%)")
     ax.set_title("Report generation: F1 per condition")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_boxes(
@@ -46,7 +55,8 @@ def plot_boxes(
 ) -> Path:
     """Images with true (green, solid) and predicted (red, dashed) boxes; ``(image, pred, true, title)`` each.
 
-    Boxes are ``[x1, y1, x2, y2]`` normalised to [0, 1]; invalid predicted boxes are drawn as far as they fit.
+    Boxes are ``[x1, y1, x2, y2]`` normalised to [0, 1]; invalid predicted boxes are drawn as far as they fit. A panel
+    whose answer has no box says "no box predicted", so that it does not read as a prediction hidden under the truth.
     """
     rows = max(1, -(-len(samples) // columns))
     figure = Figure(figsize=(3 * columns, 3.2 * rows))
@@ -56,9 +66,7 @@ def plot_boxes(
         height, width = pixels.shape[:2]
         ax.imshow(pixels, cmap="gray")
         for boxes, color, style in ((true, TRUE_COLOR, "-"), (pred, PRED_COLOR, "--")):
-            for x1, y1, x2, y2 in np.asarray(boxes, dtype=float).reshape(-1, 4):
-                if not np.all(np.isfinite([x1, y1, x2, y2])):
-                    continue
+            for x1, y1, x2, y2 in _finite(boxes):
                 ax.add_patch(
                     Rectangle(
                         (x1 * width, y1 * height),
@@ -70,12 +78,24 @@ def plot_boxes(
                         linewidth=1.5,
                     )
                 )
+        if not len(_finite(pred)):
+            ax.text(
+                0.5,
+                0.04,
+                NO_BOX,
+                transform=ax.transAxes,
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                color="white",
+                bbox={"facecolor": PRED_COLOR, "edgecolor": "none", "alpha": 0.8, "pad": 2},
+            )
         ax.set_title(title, fontsize=8)
         ax.set_xlim(0, width)
         ax.set_ylim(height, 0)
         ax.axis("off")
     figure.suptitle("Grounding: true boxes (green) and predicted boxes (red, dashed)", fontsize=10)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_report_lengths(predictions: Sequence[str], references: Sequence[str], path: str | Path) -> Path:
@@ -92,4 +112,4 @@ def plot_report_lengths(predictions: Sequence[str], references: Sequence[str], p
     ax.set_ylabel("reports")
     ax.set_title("Report length distribution")
     ax.legend()
-    return _save(figure, path)
+    return save_figure(figure, path)

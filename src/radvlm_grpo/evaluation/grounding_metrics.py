@@ -1,13 +1,15 @@
 """Grounding metrics of Table 2 per benchmark, as bootstrap-ready statistics.
 
 The numbers are ``radvlm_grpo.grounding_eval``'s (RadVLM's per-sample mAP@0.5 and pooled average IoU) and
-``radvlm_grpo.soft_f1``'s (the paper's Hungarian soft-F1); this module only splits rows into the paper's benchmarks
-and exposes each metric as additive per-sample statistics (mAP and soft-F1: means; average IoU: IoU sum over pairs).
+``radvlm_grpo.soft_f1``'s (the paper's Hungarian soft-F1); this module only splits rows into benchmarks and exposes
+each metric as additive per-sample statistics (mAP and soft-F1: means; average IoU: IoU sum over pairs).
 
-Table 2 reports one column per *dataset*: phrase grounding has two (MS-CXR and PadChest-GR). The GRPO schema keeps
-the task, not the source, so the benchmark of a row comes from an optional ``source`` column, else from RadVLM's id
-prefix (``mscxr-test_12``, ``padchest-test_3``), else from its task. Abnormality grounding on the public NIH
-ChestX-ray14 boxes (ids ``nih-...``, ``data/nih.py``) is its own benchmark, never shown under VinDr-CXR's column.
+A benchmark is a task on one source dataset: ``<task>/<source>``. Table 2 reports four of them (Chest ImaGenome
+anatomy, VinDr-CXR abnormalities, MS-CXR and PadChest-GR phrases). The GRPO schema keeps the task, not the source, so
+the source of a row comes from an optional ``source`` column, else from the id prefix the converters write
+(RadVLM's ``chestima-test_3``, ``vindr-cxr-mono-test_1``, ``mscxr-test_12``, ``padchest-test_3``; ``nih-...``;
+``synthetic-...``). A row whose source is not recorded keeps its bare task name, and its column is headed
+"source not recorded": a paper dataset is named only for rows that really come from it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from radvlm_grpo.evaluation.bootstrap import Statistic, mean_statistic, ratio_st
 from radvlm_grpo.grounding_eval import sample_ap
 from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
 
+ANATOMY_CIG = f"{ANATOMICAL_GROUNDING}/chest-imagenome"
+ABNORMALITY_VINDR = f"{ABNORMALITY_GROUNDING}/vindr-cxr"
 PHRASE_MS = f"{PHRASE_GROUNDING}/mscxr"
 PHRASE_PAD = f"{PHRASE_GROUNDING}/padchest"
 ABNORMALITY_NIH = f"{ABNORMALITY_GROUNDING}/nih"
@@ -30,28 +34,75 @@ ALL_GROUNDING = "grounding"
 
 # Benchmark key -> Table 2 column header, in the paper's column order.
 TABLE2_BENCHMARKS = {
-    ANATOMICAL_GROUNDING: "Anatomy (Chest ImaGenome)",
-    ABNORMALITY_GROUNDING: "Abnorm. (VinDr-CXR)",
+    ANATOMY_CIG: "Anatomy (Chest ImaGenome)",
+    ABNORMALITY_VINDR: "Abnorm. (VinDr-CXR)",
     PHRASE_MS: "Phrase_MS (MS-CXR)",
     PHRASE_PAD: "Phrase_Pad (PadChest-GR)",
 }
 
-_PHRASE_SOURCES = {"mscxr": PHRASE_MS, "ms-cxr": PHRASE_MS, "padchest": PHRASE_PAD, "padchest-gr": PHRASE_PAD}
+# Source key in benchmark names -> the dataset's name in headers.
+SOURCE_NAMES = {
+    "chest-imagenome": "Chest ImaGenome",
+    "vindr-cxr": "VinDr-CXR",
+    "mscxr": "MS-CXR",
+    "padchest": "PadChest-GR",
+    "nih": "NIH ChestX-ray14",
+    "synthetic": "synthetic",
+}
+# Names a ``source`` column or an id prefix may use for them (lowercase, "-" for "_" and spaces).
+_SOURCE_ALIASES = {
+    "chestima": "chest-imagenome",
+    "chestimagenome": "chest-imagenome",
+    "vindr": "vindr-cxr",
+    "ms-cxr": "mscxr",
+    "padchest-gr": "padchest",
+    "nih-chestxray14": "nih",
+    "chestx-ray14": "nih",
+    **{name: name for name in SOURCE_NAMES},
+}
+TASK_HEADERS = {ANATOMICAL_GROUNDING: "Anatomy", ABNORMALITY_GROUNDING: "Abnorm.", PHRASE_GROUNDING: "Phrase"}
+UNRECORDED = "source not recorded"
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", name.strip().lower())
+
+
+def _known_source(name: str) -> str | None:
+    """The source key of a known dataset name: exact, or as a prefix followed by "-" (``padchest-gr-v2``)."""
+    for alias in sorted(_SOURCE_ALIASES, key=len, reverse=True):
+        if name == alias or name.startswith(alias + "-"):
+            return _SOURCE_ALIASES[alias]
+    return None
+
+
+def source_of(row_id: str = "", source: str | None = None) -> str | None:
+    """The row's source key: the ``source`` column (any declared value counts), else a known id prefix, else None."""
+    if source and source.strip():
+        name = _normalise(source)
+        return _known_source(name) or name.replace("/", "-")
+    prefix = re.split(r"[-_]", (row_id or "").lower())[0]
+    return _SOURCE_ALIASES.get(prefix)
 
 
 def benchmark_of(task: str, row_id: str = "", source: str | None = None) -> str:
-    """The Table 2 benchmark of a grounding row (module docstring); other tasks map to themselves."""
-    if task == ABNORMALITY_GROUNDING:
-        names = ((source or "").lower(), re.split(r"[-_]", (row_id or "").lower())[0])
-        return ABNORMALITY_NIH if any(name.startswith("nih") for name in names) else task
-    if task != PHRASE_GROUNDING:
+    """The benchmark of a grounding row, ``<task>/<source>`` or the bare task (module docstring); other tasks map
+    to themselves."""
+    if task not in TASK_HEADERS:
         return task
-    for name in (source, re.split(r"[-_]", (row_id or "").lower())[0]):
-        key = (name or "").lower().replace("_", "-")
-        for prefix, benchmark in _PHRASE_SOURCES.items():
-            if key.startswith(prefix):
-                return benchmark
-    return PHRASE_GROUNDING
+    found = source_of(row_id, source)
+    return f"{task}/{found}" if found else task
+
+
+def benchmark_header(benchmark: str) -> str:
+    """The column header of a benchmark: Table 2's for the paper's four, else "<task> (<source>)", with "source not
+    recorded" for a bare task."""
+    if benchmark in TABLE2_BENCHMARKS:
+        return TABLE2_BENCHMARKS[benchmark]
+    task, _, source = benchmark.partition("/")
+    if task not in TASK_HEADERS:
+        return benchmark
+    return f"{TASK_HEADERS[task]} ({SOURCE_NAMES.get(source, source) if source else UNRECORDED})"
 
 
 def grounding_statistics(
@@ -76,11 +127,18 @@ def grounding_statistics(
 
 
 def group_rows(benchmarks: Sequence[str]) -> dict[str, list[int]]:
-    """Row indices of each benchmark, in Table 2's order first, plus all grounding rows pooled when several."""
+    """Row indices of each benchmark: Table 2's first, the others by task in Table 2's order (anatomy, abnormalities,
+    phrases) then by name; plus all grounding rows pooled when there are several benchmarks."""
     groups: dict[str, list[int]] = {}
     for i, benchmark in enumerate(benchmarks):
         groups.setdefault(benchmark, []).append(i)
-    order = [*TABLE2_BENCHMARKS, *sorted(set(groups) - set(TABLE2_BENCHMARKS))]
+    tasks = list(TASK_HEADERS)
+
+    def rank(benchmark: str) -> tuple[int, str]:
+        task = benchmark.partition("/")[0]
+        return (tasks.index(task) if task in tasks else len(tasks), benchmark)
+
+    order = [*TABLE2_BENCHMARKS, *sorted(set(groups) - set(TABLE2_BENCHMARKS), key=rank)]
     ordered = {b: groups[b] for b in order if b in groups}
     if len(ordered) > 1:
         ordered[ALL_GROUNDING] = list(range(len(benchmarks)))

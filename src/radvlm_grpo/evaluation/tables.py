@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from radvlm_grpo.data.schema import PHRASE_GROUNDING
-from radvlm_grpo.evaluation.grounding_metrics import ABNORMALITY_NIH, ALL_GROUNDING, TABLE2_BENCHMARKS
+from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING, TABLE2_BENCHMARKS, benchmark_header
+from radvlm_grpo.evaluation.provenance import weights_markdown
 
 # (header, metric key, scale to the displayed unit, decimals). RGF1 is RadGraph-F1 "complete" (RG_ER-bar): the paper
 # does not say which level Table 1 reports; its Table 3 marks the complete-level reward's own column (method.md 4.2).
@@ -57,7 +57,8 @@ PAPER_TABLE2 = (
 # Units of the detailed table: metrics shown as percentages, the others raw.
 RAW_METRICS = {"radcliq_v1", "avg_chars"}
 MISSING = "–"
-EXTRA_HEADERS = {PHRASE_GROUNDING: "Phrase (source not recorded)", ABNORMALITY_NIH: "Abnorm. (NIH ChestX-ray14)"}
+# More than this share of generations cut at max_new_tokens and the tables carry a warning.
+TRUNCATION_WARNING_FRACTION = 0.1
 PAPER_SOURCE = "Gundersen, Deperrois et al., arXiv:2512.10691"
 
 
@@ -80,6 +81,34 @@ def format_size(num_parameters: int | None) -> str:
     return MISSING if not num_parameters else f"{num_parameters / 1e9:.3g}"
 
 
+def truncation_warning(generation: Mapping[str, int], max_new_tokens: int | None = None) -> str | None:
+    """A warning when more than 10% of the generations stopped at the token limit: their answers are cut off, so the
+    scores say as much about ``max_new_tokens`` as about the model. None otherwise."""
+    rows, cut = generation.get("rows", 0), generation.get("truncated", 0)
+    if not rows or cut <= TRUNCATION_WARNING_FRACTION * rows:
+        return None
+    limit = f"max_new_tokens={max_new_tokens}" if max_new_tokens else "max_new_tokens"
+    return (
+        f"Warning: {cut} of {rows} generations ({100 * cut / rows:.0f}%) stopped at {limit}, so their answers are cut "
+        "off and the scores measure the token limit as much as the model. Evaluate again with a larger "
+        "--max_new_tokens."
+    )
+
+
+def warnings_markdown(warnings: Sequence[str]) -> str:
+    return "".join(f"> **{warning}**\n\n" for warning in warnings)
+
+
+def scorers_markdown(scorers: Mapping[str, list[dict]] | None) -> str:
+    """The "Scorer weights" part: which weights produced the clinical numbers (empty when none ran)."""
+    if not scorers:
+        return ""
+    return (
+        "Scorer weights (Hub repository and commit, or local folder, and the SHA-256 of each weights file; full "
+        "hashes in metrics.json):\n\n" + weights_markdown(scorers)
+    )
+
+
 def table1_markdown(label: str, size: str, metrics: Mapping[str, float | None], include_paper: bool = True) -> str:
     """Table 1 (report generation): the paper's rows, then ``label``'s row from point estimates in [0, 1] units."""
     lines = _header(["Model", "Size (B)", *(c[0] for c in TABLE1_COLUMNS)])
@@ -94,11 +123,11 @@ def table1_markdown(label: str, size: str, metrics: Mapping[str, float | None], 
 def table2_markdown(label: str, map_by_benchmark: Mapping[str, float | None], include_paper: bool = True) -> str:
     """Table 2 (grounding mAP@0.5, %): the paper's rows, then ``label``'s row (benchmark key -> mAP in [0, 1]).
 
-    Benchmarks outside the paper's four (phrase grounding of unknown source, ``grounding`` excepted) get extra
-    columns, empty in the paper's rows.
+    Benchmarks outside the paper's four (other sources, synthetic data, sources not recorded; ``grounding``
+    excepted) get extra columns headed by their task and source, empty in the paper's rows.
     """
     extra = [b for b in map_by_benchmark if b not in TABLE2_BENCHMARKS and b != ALL_GROUNDING]
-    headers = [*TABLE2_BENCHMARKS.values(), *(EXTRA_HEADERS.get(b, b) for b in extra)]
+    headers = [*TABLE2_BENCHMARKS.values(), *(benchmark_header(b) for b in extra)]
     lines = _header(["Model", *headers])
     if include_paper:
         for model, values in PAPER_TABLE2:
@@ -131,9 +160,14 @@ def results_markdown(
     intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
     not_computed: Mapping[str, str] | None = None,
     n_resamples: int = 2000,
+    warnings: Sequence[str] = (),
+    scorers: Mapping[str, list[dict]] | None = None,
 ) -> str:
-    """The whole ``results.md``: Table 1 and/or 2 with the paper's rows, then every metric with its interval."""
+    """The whole ``results.md``: warnings first, Table 1 and/or 2 with the paper's rows, every metric with its
+    interval, then what was not computed and the scorer weights."""
     parts = [f"# Evaluation of {label}\n", f"Test data: `{dataset}`, split `{split}`.\n"]
+    if warnings:
+        parts.append(warnings_markdown(warnings).rstrip() + "\n")
     note = f"Paper rows: {PAPER_SOURCE}, on RadVLM's test sets; they compare with this row only on the same test set."
     if report_metrics is not None:
         parts += [
@@ -153,6 +187,8 @@ def results_markdown(
     ]
     if not_computed:
         parts.append("Not computed: " + "; ".join(f"{k} ({v})" for k, v in not_computed.items()) + ".\n")
+    if scorers:
+        parts.append(scorers_markdown(scorers))
     return "\n".join(parts)
 
 
@@ -191,6 +227,7 @@ def out_of_distribution_markdown(
     intervals: Mapping[str, Mapping[str, Mapping[str, float]]],
     not_computed: Mapping[str, str] | None = None,
     n_resamples: int = 2000,
+    warnings: Sequence[str] = (),
 ) -> str:
     """The "Out of distribution" section of ``results.md``: the same tables without the paper's rows, which were
     measured on RadVLM's (MIMIC-CXR and friends) test sets and compare with nothing here."""
@@ -199,6 +236,8 @@ def out_of_distribution_markdown(
         f"Test data outside the training distribution: `{dataset}`, split `{split}`, evaluated the same way. The "
         "paper's rows are left out: they were measured on other test sets.\n",
     ]
+    if warnings:
+        parts.append(warnings_markdown(warnings).rstrip() + "\n")
     if report_metrics is not None:
         parts += [
             "### Report generation (Table 1 layout; %, RCQ raw, lower is better)\n",
