@@ -3,6 +3,7 @@
 Fast-moving dependencies are pinned exactly (as open-r1 does): TRL's GRPO/SFT internals, transformers' Qwen3-VL code
 and the torch/torchvision pair change behaviour between minor releases. torch and torchvision must be pinned as a
 pair: the Qwen3-VL processor needs a working torchvision video processor, and mismatched builds fail at import.
+trackio (0.x, a new API every few weeks) is pinned exactly too; TensorBoard's logging API has been stable for years.
 """
 
 import re
@@ -38,10 +39,12 @@ _deps = [
     "ruff==0.14.10",
     "sacrebleu>=2.4",
     "scipy>=1.13",
+    "tensorboard>=2.18",
     "tokenizers>=0.22",
     "torch==2.14.1",
     "torchvision==0.29.1",
     "tqdm>=4.66",
+    "trackio==0.43.0",
     "transformers==5.23.0",
     "trl==1.16.0",
     "vllm>=0.22.0,<=0.31.0",
@@ -83,6 +86,8 @@ extras = {
     "quality": deps_list("ruff"),
     "deepspeed": deps_list("deepspeed"),
     "vllm": deps_list("vllm"),
+    # Training curves: `report_to: [tensorboard]` and/or `[trackio]` (names transformers' `report_to` accepts).
+    "tracking": deps_list("tensorboard", "trackio"),
 }
 extras["dev"] = extras["tests"] + extras["quality"]
 

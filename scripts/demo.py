@@ -96,8 +96,9 @@ def main() -> None:
         )  # fmt: skip
 
     # Greedy decoding, the paper's protocol; and for grounding also sampling at temperature 1, the distribution GRPO
-    # trains: a tiny model's greedy boxes barely move while its sampled ones improve (see the README).
-    sampled = ["--temperature", "1.0", "--seed", seed, "--tasks", *GROUNDING_TASKS]
+    # trains: a tiny model's greedy boxes barely move while its sampled ones improve (see the README). The models'
+    # own cards keep the greedy results: the sampled evaluations do not update them.
+    sampled = ["--temperature", "1.0", "--seed", seed, "--tasks", *GROUNDING_TASKS, "--update_model_card", "false"]
     evaluations = {
         "sft": (sft_dir, []),
         "grpo-grounding": (grpo_dirs["grounding"], ["--tasks", *GROUNDING_TASKS]),
@@ -159,7 +160,11 @@ def main() -> None:
             print(f"  GRPO {task} training reward ({reward}): {values[0]:.3f} -> {values[-1]:.3f}")
     print(f"\nSFT vs GRPO on the held-out test split:\n\n{table}")
     print(f"comparison: {out / 'demo-eval' / 'comparison.md'}\nreward curves: {curves}")
-    print(f"model cards: {sft_dir / 'README.md'}, {eval_dirs['grpo-grounding'] / 'model_card.md'}")
+    print(f"model cards (with their evaluation): {sft_dir / 'README.md'}, {grpo_dirs['grounding'] / 'README.md'}")
+    print(
+        "compare any runs: python -m radvlm_grpo.evaluation.compare "
+        f"{grpo_dirs['grounding']} {eval_dirs['sft']} {eval_dirs['grpo-grounding']} --output_dir <folder>"
+    )
     greedy = [metric_value(m, ALL_GROUNDING, "soft_f1") for m in (sft, grpo)]
     print(f"greedy: soft_f1 sft={greedy[0]:.4f} grpo={greedy[1]:.4f}")
     sft_f1, grpo_f1 = (metric_value(m, ALL_GROUNDING, "soft_f1") for m in (sft_sampled, grpo_sampled))

@@ -28,3 +28,8 @@ def test_quick_demo_runs_every_stage(tmp_path):
     for name in ("sft", "grpo-grounding", "grpo-report"):
         assert (tmp_path / "demo-eval" / name / "metrics.json").is_file()
     assert (tmp_path / "demo-cold-start-sft" / "README.md").is_file()
+    # The models' own cards show their greedy evaluation without a push; the sampled ones leave them alone.
+    for model in ("demo-sft", "demo-grpo-grounding"):
+        card = (tmp_path / model / "README.md").read_text()
+        assert "Not evaluated yet" not in card and f"| **{model}** |" in card and "--temperature" not in card
+        assert (tmp_path / model / "evaluation" / "metrics.json").is_file()
