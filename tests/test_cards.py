@@ -1,3 +1,4 @@
+import re
 from unittest.mock import MagicMock
 
 import pytest
@@ -55,3 +56,17 @@ def test_push_is_private_by_default_and_skips_checkpoints(tmp_path):
 def test_push_refuses_a_folder_without_card(tmp_path):
     with pytest.raises(FileNotFoundError, match="model card"):
         push_folder(tmp_path, "me/m", api=MagicMock())
+
+
+def test_the_card_cites_each_paper_title_it_names():
+    """The card names the MIDL paper and its arXiv preprint, whose titles differ (method.md): each title quoted in
+    the text is the title of a citation entry, with the venue it belongs to."""
+    text = render_model_card(CardInfo(model_id="me/m", stage="grpo")).text
+    bibtex = text[text.index("```bibtex") :]
+    entries = {m[1]: m[0] for m in re.findall(r"@(\w+)\{[^@]*?title\s*=\s*\{([^}]*)\}", bibtex)}
+    quoted = set(re.findall(r'"([^"]*Reinforcement\s+Learning)"', text[: text.index("```bibtex")]))
+    assert {" ".join(q.split()) for q in quoted} == set(entries) and len(entries) == 2
+    midl = "RadVLM-GRPO: Enhancing Chest X-ray Report Generation and Visual Grounding via Reinforcement Learning"
+    arxiv = "Enhancing Radiology Report Generation and Visual Grounding using Reinforcement Learning"
+    assert entries == {midl: "inproceedings", arxiv: "misc"}
+    assert "eprint        = {2512.10691}" in bibtex and "pages     = {1935--1968}" in bibtex
