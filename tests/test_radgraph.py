@@ -245,7 +245,7 @@ def test_hub_archive_is_extracted_once(tmp_path, monkeypatch, goldens):
         for item in sorted((FIXTURES / "radgraph").iterdir()):
             tar.add(item, arcname=item.name)
     asked = []
-    monkeypatch.setattr(rg, "hub_file", lambda repo, filename, what: asked.append((repo, filename)) or archive)
+    monkeypatch.setattr(rg, "hub_file", lambda repo, filename, what, **_: asked.append((repo, filename)) or archive)
     monkeypatch.setenv(rg.CACHE_ENV, str(tmp_path / "cache"))
     model = RadGraph("radgraph", device="cpu")
     assert asked == [("StanfordAIMI/RRG_scorers", "radgraph.tar.gz")]
@@ -274,3 +274,21 @@ def test_gpu_matches_upstream(goldens):
     for model_type in MODEL_TYPES:
         model = RadGraph(model_type, model_dir=FIXTURES, device="cuda", batch_size=64)
         assert model.annotate(goldens["reports"]) == goldens["models"][model_type]["annotations"]
+
+
+def test_a_folder_without_the_model_is_described_and_its_downloaded_archive_is_used(tmp_path, monkeypatch):
+    """`evaluate.load("radgraph_f1", weights_dir=...)` passes the folder as model_dir: what it holds, the `hf download`
+    that fixes it, and the archive that command leaves there is then read."""
+    folder = tmp_path / "weights"
+    (folder / "radgraph_xl_old").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError) as error:
+        RadGraph("radgraph-xl", model_dir=folder)
+    message = str(error.value)
+    assert f"{folder} holds: radgraph_xl_old/" in message
+    assert message.splitlines()[-1].strip() == (
+        f"hf download StanfordAIMI/RRG_scorers radgraph-xl.tar.gz --local-dir {folder}"
+    )
+    with tarfile.open(folder / "radgraph-xl.tar.gz", "w:gz") as tar:
+        tar.add(FIXTURES / "radgraph-xl", arcname="radgraph-xl")
+    monkeypatch.setenv(rg.CACHE_ENV, str(tmp_path / "cache"))
+    assert RadGraph("radgraph-xl", model_dir=folder, device="cpu").folder.is_relative_to(tmp_path / "cache")

@@ -93,7 +93,7 @@ class _RadGraphF1Scorer:
         from radvlm_grpo.scorers.radgraph import RadGraph
 
         model_dir = radgraph_model_dir(radgraph_model, weights_dir)
-        self.radgraph = RadGraph(model_type=radgraph_model, model_dir=model_dir, device=device, batch_size=batch_size)
+        self.radgraph = RadGraph(radgraph_model, model_dir, device, batch_size, weights_dir)
         self.cache = LRUCache(cache)
 
     def __call__(self, preds: list[str], refs: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:

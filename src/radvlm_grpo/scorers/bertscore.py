@@ -40,7 +40,13 @@ from torch.nn.utils.rnn import pad_sequence
 from transformers import AutoModel, AutoTokenizer
 
 from radvlm_grpo.scorers._batching import padded_batches
-from radvlm_grpo.scorers._weights import local_candidates, missing_weights_error, model_source, resolve_device
+from radvlm_grpo.scorers._weights import (
+    local_candidates,
+    missing_weights_error,
+    model_source,
+    resolve_device,
+    weights_dir_or_env,
+)
 
 RADCLIQ_MODEL = "distilroberta-base"  # RadCliQ-v1's BERTScore (CXR-Report-Metric)
 EVAL_MODEL = "distilbert-base-uncased"  # the paper's BERTScore metric and ablation reward (vilmedic)
@@ -60,6 +66,8 @@ HUB_IDS = {
     "roberta-large": "FacebookAI/roberta-large",
     "bert-base-uncased": "google-bert/bert-base-uncased",
 }
+# What ``from_pretrained`` reads of those repositories (config, tokenizer files, safetensors weights).
+HUB_MODEL_FILES = ("*.json", "*.txt", "*.safetensors")
 MAX_LENGTH = 512  # bert-score truncates to tokenizer.model_max_length, 512 for these models
 SHIPPED_BASELINES = Path(__file__).resolve().parent / "bertscore_baselines"
 # Byte-level BPE tokenizers, for which bert-score asks for a prefix space.
@@ -198,7 +206,17 @@ class BERTScore:
             if source != hub_id:
                 raise
             tried = local_candidates(weights_dir, [f"bertscore/{model_type}", model_type])
-            raise missing_weights_error(f"BERTScore ({model_type})", "config.json", hub_id, tried, error) from error
+            root = weights_dir_or_env(weights_dir)
+            raise missing_weights_error(
+                f"BERTScore ({model_type})",
+                "config.json",
+                hub_id,
+                tried,
+                error,
+                weights_dir,
+                root / "bertscore" / model_type if root is not None else None,
+                include=HUB_MODEL_FILES,
+            ) from error
         if hasattr(model, "decoder") and hasattr(model, "encoder"):
             model = model.encoder
         _truncate_layers(model, self.num_layers)

@@ -28,7 +28,15 @@ from torch import nn
 from transformers import BertConfig, BertModel, BertTokenizer
 
 from radvlm_grpo.scorers._batching import padded_batches
-from radvlm_grpo.scorers._weights import RRG_SCORERS_REPO, hub_file, local_candidates, missing_weights_error
+from radvlm_grpo.scorers._weights import (
+    RRG_SCORERS_REPO,
+    describe_folder,
+    hf_download_command,
+    hub_file,
+    local_candidates,
+    missing_weights_error,
+    weights_dir_or_env,
+)
 from radvlm_grpo.scorers._weights import resolve_device as _resolve_device
 
 logger = logging.getLogger(__name__)
@@ -117,10 +125,15 @@ def find_checkpoint(checkpoint: str | os.PathLike | None = None, weights_dir: st
         if path.is_dir():
             path = path / CHEXBERT_FILE
         if not path.is_file():
-            raise missing_weights_error("CheXbert", CHEXBERT_FILE, RRG_SCORERS_REPO, [path], "no such file")
+            raise FileNotFoundError(
+                f"CheXbert checkpoint {path} does not exist ({describe_folder(path.parent)}). Download it there with: "
+                f"{hf_download_command(RRG_SCORERS_REPO, [CHEXBERT_FILE], local_dir=path.parent)}"
+            )
         return path
     candidates = local_candidates(weights_dir, [f"chexbert/{CHEXBERT_FILE}", CHEXBERT_FILE])
-    return hub_file(RRG_SCORERS_REPO, CHEXBERT_FILE, "CheXbert", candidates)
+    root = weights_dir_or_env(weights_dir)
+    local_dir = root / "chexbert" if root is not None else None
+    return hub_file(RRG_SCORERS_REPO, CHEXBERT_FILE, "CheXbert", candidates, weights_dir, local_dir)
 
 
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
@@ -131,7 +144,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return {k.replace("module.", ""): v for k, v in state.items()}
 
 
-def _load_tokenizer(folder: Path, tokenizer: str | os.PathLike | None) -> BertTokenizer:
+def _load_tokenizer(folder: Path, tokenizer: str | os.PathLike | None, weights_dir=None) -> BertTokenizer:
     source = str(tokenizer) if tokenizer is not None else (str(folder) if (folder / "vocab.txt").is_file() else None)
     if source is not None:
         return BertTokenizer.from_pretrained(source)
@@ -139,7 +152,7 @@ def _load_tokenizer(folder: Path, tokenizer: str | os.PathLike | None) -> BertTo
         return BertTokenizer.from_pretrained(TOKENIZER_ID)
     except OSError as error:
         raise missing_weights_error(
-            "CheXbert tokenizer", "vocab.txt", TOKENIZER_ID, [folder / "vocab.txt"], error
+            "CheXbert tokenizer", "vocab.txt", TOKENIZER_ID, [folder / "vocab.txt"], error, weights_dir, folder
         ) from error
 
 
@@ -170,7 +183,7 @@ class CheXbert:
         folder = path.parent
         if config is None:
             config = BertConfig.from_pretrained(folder) if (folder / "config.json").is_file() else BertConfig()
-        self.tokenizer = _load_tokenizer(folder, tokenizer)
+        self.tokenizer = _load_tokenizer(folder, tokenizer, weights_dir)
         self.device = _resolve_device(device)
         self.batch_size = int(batch_size)
         self.network = CheXbertNetwork(config)

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from radvlm_grpo.scorers._cache import LRUCache, encode_with_cache
-from radvlm_grpo.scorers._weights import local_candidates, resolve_device
+from radvlm_grpo.scorers._weights import resolve_device, weights_dir_or_env
 from radvlm_grpo.scorers.bertscore import RADCLIQ_MODEL, BERTScore, SentenceEmbedding
 from radvlm_grpo.scorers.chexbert import CheXbert, cosine_rows
 
@@ -99,11 +99,13 @@ class ReportFeatures:
 
 
 def radgraph_model_dir(model_type: str, weights_dir: str | os.PathLike | None) -> str | None:
-    """``<weights_dir>/<model_type>/`` or ``<weights_dir>/radgraph/<model_type>/`` when it holds a model, else None."""
-    for path in local_candidates(weights_dir, [model_type, f"radgraph/{model_type}"]):
-        if (path / "config.json").is_file():
-            return str(path)
-    return None
+    """The weights folder's RadGraph model (``<model_type>/``, ``radgraph/<model_type>/`` or the downloaded archive;
+    ``radvlm_grpo.scorers.radgraph.local_model``), else None (then the Hub archive is used)."""
+    from radvlm_grpo.scorers.radgraph import local_model
+
+    root = weights_dir_or_env(weights_dir)
+    found = local_model(root, model_type) if root is not None else None
+    return str(found) if found is not None else None
 
 
 class RadCliQ:
@@ -135,9 +137,7 @@ class RadCliQ:
             from radvlm_grpo.scorers.radgraph import RadGraph
 
             model_dir = radgraph_model_dir(radgraph_model, weights_dir)
-            radgraph = RadGraph(
-                model_type=radgraph_model, model_dir=model_dir, device=self.device, batch_size=batch_size
-            )
+            radgraph = RadGraph(radgraph_model, model_dir, self.device, batch_size, weights_dir)
         if bertscore is None:
             bertscore = BERTScore(RADCLIQ_MODEL, weights_dir=weights_dir, device=self.device, batch_size=batch_size)
         if chexbert is None:

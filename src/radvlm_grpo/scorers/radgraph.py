@@ -40,7 +40,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from radvlm_grpo.scorers._weights import RRG_SCORERS_REPO, hub_file, resolve_device
+from radvlm_grpo.scorers._weights import (
+    RRG_SCORERS_REPO,
+    describe_folder,
+    hf_download_command,
+    hub_file,
+    resolve_device,
+    weights_dir_or_env,
+)
 from radvlm_grpo.scorers.radgraph_model import Batch, DygieNetwork, enumerate_spans
 
 MODEL_TYPES = ("radgraph", "radgraph-xl")
@@ -125,25 +132,63 @@ def _extract_archive(archive: Path, model_type: str) -> Path:
     return found
 
 
-def resolve_model_dir(model_type: str, model_dir: str | os.PathLike | None = None) -> Path:
+def local_model(root: Path, model_type: str) -> Path | None:
+    """A model under a weights folder: ``<model_type>/`` or ``radgraph/<model_type>/`` holding config.json, else the
+    Hub archive as downloaded there (``<archive>`` or ``radgraph/<archive>``); None when there is none."""
+    for folder in (root / model_type, root / "radgraph" / model_type):
+        if (folder / "config.json").is_file():
+            return folder
+    for archive in (root / ARCHIVES[model_type], root / "radgraph" / ARCHIVES[model_type]):
+        if archive.is_file():
+            return archive
+    return None
+
+
+def _local_candidates(root: Path, model_type: str) -> list[Path]:
+    return [root / model_type, root / "radgraph" / model_type, root / ARCHIVES[model_type]]
+
+
+def resolve_model_dir(
+    model_type: str, model_dir: str | os.PathLike | None = None, weights_dir: str | os.PathLike | None = None
+) -> Path:
     """The folder holding ``config.json``, ``vocabulary/`` and ``weights.th``: ``model_dir`` (or its ``model_type``
-    sub-folder, or a downloaded ``.tar.gz``) when given, else the Hub archive (local cache first), extracted once."""
+    sub-folder, or the archive in it, or a downloaded ``.tar.gz``) when given, else a model in the weights folder
+    (``weights_dir`` or ``$RADVLM_SCORER_WEIGHTS_DIR``; see ``local_model``), else the Hub archive (local cache
+    first), extracted once."""
     if model_type not in MODEL_TYPES:
         raise ValueError(f"Unknown RadGraph model_type {model_type!r}; expected one of {MODEL_TYPES}.")
+    archive_name = ARCHIVES[model_type]
     if model_dir is None:
-        archive = hub_file(RRG_SCORERS_REPO, ARCHIVES[model_type], what=f"RadGraph weights ({model_type})")
-        folder = _extract_archive(archive, model_type)
+        root = weights_dir_or_env(weights_dir)
+        found = local_model(root, model_type) if root is not None else None
+        if found is not None and found.is_dir():
+            folder = found
+        else:
+            archive = found or hub_file(
+                RRG_SCORERS_REPO,
+                archive_name,
+                what=f"RadGraph weights ({model_type})",
+                candidates=_local_candidates(root, model_type) if root is not None else (),
+                weights_dir=weights_dir,
+                local_dir=root,
+            )
+            folder = _extract_archive(archive, model_type)
     elif Path(model_dir).is_file():
         folder = _extract_archive(Path(model_dir), model_type)
     else:
         root = Path(model_dir).expanduser()
-        folder = _find_model_folder(root) or _find_model_folder(root / model_type) or root
+        folder = _find_model_folder(root) or _find_model_folder(root / model_type)
+        if folder is None and (root / archive_name).is_file():
+            folder = _extract_archive(root / archive_name, model_type)
+        folder = folder or root
     missing = [name for name in REQUIRED_FILES if not (folder / name).exists()]
     if missing:
         raise FileNotFoundError(
-            f"RadGraph model folder {folder} lacks {', '.join(missing)}: it should hold the extracted "
-            f"{ARCHIVES[model_type]} of the Hugging Face Hub repository {RRG_SCORERS_REPO} (config.json, vocabulary/, "
-            "weights.th)."
+            f"RadGraph ({model_type}): {folder} lacks {', '.join(missing)}; it should hold the extracted "
+            f"{archive_name} of the Hugging Face Hub repository {RRG_SCORERS_REPO} (config.json, vocabulary/, "
+            f"weights.th), as a {model_type}/ sub-folder or the archive itself. Instead, {describe_folder(folder)}.\n"
+            f"Fix: download the archive there (it is extracted on first use) with\n"
+            f"  {hf_download_command(RRG_SCORERS_REPO, [archive_name], local_dir=Path(model_dir).expanduser())}"
         )
     return folder
 
@@ -210,6 +255,8 @@ class RadGraph:
             first), extracted once under ``$RADVLM_SCORERS_CACHE`` (default ``~/.cache/radvlm_grpo/radgraph``).
         device: where the network runs (default: this process's GPU if any, else the CPU).
         batch_size: reports per forward pass (reports are grouped by length first).
+        weights_dir: a weights folder (``radvlm_grpo.scorers._weights``) holding ``<model_type>/`` or the archive,
+            read when ``model_dir`` is not given (default ``$RADVLM_SCORER_WEIGHTS_DIR``).
     """
 
     def __init__(
@@ -218,9 +265,10 @@ class RadGraph:
         model_dir: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         batch_size: int = 32,
+        weights_dir: str | os.PathLike | None = None,
     ) -> None:
         self.model_type = (model_type or DEFAULT_MODEL_TYPE).lower()
-        self.folder = resolve_model_dir(self.model_type, model_dir)
+        self.folder = resolve_model_dir(self.model_type, model_dir, weights_dir)
         self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
         config = json.loads((self.folder / "config.json").read_text())
@@ -521,8 +569,9 @@ class F1RadGraph:
         device: str | torch.device | None = None,
         batch_size: int = 32,
         radgraph: RadGraph | None = None,
+        weights_dir: str | os.PathLike | None = None,
     ) -> None:
-        self.radgraph = radgraph or RadGraph(model_type, model_dir=model_dir, device=device, batch_size=batch_size)
+        self.radgraph = radgraph or RadGraph(model_type, model_dir, device, batch_size, weights_dir)
 
     def __call__(self, hyps: Sequence[str] | str, refs: Sequence[str] | str, level: str = "all"):
         if level not in (*LEVELS, "all"):
