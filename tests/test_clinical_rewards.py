@@ -178,3 +178,17 @@ def test_radcliq_in_a_tiny_grpo_run(monkeypatch, tmp_path, tiny_model_dir, synth
     assert scored, "no completion was long enough to be scored"
     for log in scored:
         assert {"radcliq/bertscore", "radcliq/semb", "radcliq/bleu"} <= set(log)
+
+
+@pytest.mark.parametrize("name", ["radcliq", "bertscore", "radgraph_f1"])
+def test_every_clinical_reward_cuts_texts_and_the_cut_is_configurable(stub, name):
+    """RadGraph's cost grows faster than the length: a babbling answer reaches the scorer cut (2048 by default)."""
+    babble = "Small left effusion. " * 5000  # 105k characters
+    for options, cut in (({}, 2048), ({"report_max_chars": 300}, 300)):
+        (reward,) = get_reward_funcs([name], **options)
+        stub.calls.clear()
+        reward([conv(babble)], solution=[babble], task=[REPORT_GENERATION])
+        (preds, refs), *_ = stub.calls
+        assert [len(preds[0]), len(refs[0])] == [cut, cut] and preds[0] == babble[:cut].lower()
+    with pytest.raises(ValueError, match="report_max_chars must be a positive integer"):
+        get_reward_funcs([name], report_max_chars=0)

@@ -4,7 +4,8 @@ They register themselves in ``radvlm_grpo.rewards`` (``get_reward_funcs(["radcli
 reward workers (method.md 2.1, 2.4; spec README item 6):
 
 - the answer is the completion, or for thinking data the text after the last ``</think>``; answer and reference are
-  cut to their first 2048 characters and lowercased;
+  cut to their first 2048 characters (``report_max_chars``) and lowercased: RadGraph's cost grows faster than the
+  text's length, so the cut also keeps a babbling policy from stalling a step;
 - ``radcliq`` = -RadCliQ-v1 (higher is better); -3 when a thinking completion has no ``</think>``, when the answer or
   the reference is 5 characters or shorter, or when scoring fails;
 - ``bertscore`` = BERTScore F1 (distilbert-base-uncased, layer 5, rescaled, idf off), ``radgraph_f1`` = RadGraph-F1
@@ -19,7 +20,8 @@ its own penalty. RadCliQ's sub-scores (radgraph, bertscore, semb, bleu) are logg
 
 Reward options (also ``get_reward_funcs`` keywords): ``thinking``, ``report_occurrence``, ``scorer_device``,
 ``scorer_weights_dir`` (a local weights folder; see ``radvlm_grpo.scorers._weights``), ``radgraph_model``
-("radgraph-xl" or "radgraph"), ``scorer_batch_size`` and ``scorer_cache_size``.
+("radgraph-xl" or "radgraph"), ``scorer_batch_size``, ``scorer_cache_size`` and ``report_max_chars`` (default 2048,
+the paper's; a positive number of characters).
 """
 
 from __future__ import annotations
@@ -43,9 +45,15 @@ DEFAULT_CACHE_SIZE = 1024
 _SCORERS: dict[tuple, object] = {}
 
 
-def preprocess(text: str) -> str:
-    """The authors' worker preprocessing: the first 2048 characters, lowercased."""
-    return text[:REWARD_MAX_CHARS].lower()
+def preprocess(text: str, max_chars: int = REWARD_MAX_CHARS) -> str:
+    """The authors' worker preprocessing: the first ``max_chars`` (2048) characters, lowercased."""
+    return text[:max_chars].lower()
+
+
+def _check_max_chars(max_chars: int) -> int:
+    if isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars <= 0:
+        raise ValueError(f"report_max_chars must be a positive integer (the paper's is 2048); got {max_chars!r}.")
+    return max_chars
 
 
 # --- scorers: (predictions, references) -> (scores, sub-scores) ------------------------------------------------------
@@ -124,7 +132,7 @@ def get_scorer(kind: str, **config) -> Callable:
 
 
 class ClinicalReward(_Reward):
-    """A report reward scored by a clinical model on the lowercased, 2048-character answer and reference."""
+    """A report reward scored by a clinical model on the lowercased answer and reference, cut to ``max_chars``."""
 
     def __init__(
         self,
@@ -134,8 +142,10 @@ class ClinicalReward(_Reward):
         occurrence: Occurrence = LAST,
         penalty: float = RADCLIQ_PENALTY,
         tasks: Sequence[str] | None = (REPORT_GENERATION,),
+        max_chars: int = REWARD_MAX_CHARS,
     ) -> None:
         super().__init__(name, tasks, thinking, occurrence, penalty)
+        self.max_chars = _check_max_chars(max_chars)
         self.scorer_config = dict(scorer_config)
         self._scorer = get_scorer(name, **self.scorer_config)  # load now: missing weights fail before training
 
@@ -181,8 +191,8 @@ class ClinicalReward(_Reward):
             if not handled[i] or not isinstance(solution_col[i], str):
                 continue
             missing_think.append(answers[i] is None)
-            pred = preprocess(answers[i]) if answers[i] is not None else None
-            ref = preprocess(solution_col[i])
+            pred = preprocess(answers[i], self.max_chars) if answers[i] is not None else None
+            ref = preprocess(solution_col[i], self.max_chars)
             if pred is None or is_too_short(pred) or is_too_short(ref):
                 rewards[i] = self.penalty
                 penalized.append(1.0)
@@ -224,11 +234,12 @@ def _radcliq(
     radgraph_model: str = DEFAULT_RADGRAPH_MODEL,
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
+    report_max_chars: int = REWARD_MAX_CHARS,
 ) -> RewardFunc:
     config = _scorer_config(
         scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )
-    return ClinicalReward("radcliq", config, thinking, report_occurrence, RADCLIQ_PENALTY)
+    return ClinicalReward("radcliq", config, thinking, report_occurrence, RADCLIQ_PENALTY, max_chars=report_max_chars)
 
 
 def _bertscore(
@@ -238,9 +249,12 @@ def _bertscore(
     scorer_weights_dir: str | None = None,
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
+    report_max_chars: int = REWARD_MAX_CHARS,
 ) -> RewardFunc:
     config = _scorer_config(scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size)
-    return ClinicalReward("bertscore", config, thinking, report_occurrence, ABLATION_PENALTY)
+    return ClinicalReward(
+        "bertscore", config, thinking, report_occurrence, ABLATION_PENALTY, max_chars=report_max_chars
+    )
 
 
 def _radgraph_f1(
@@ -251,11 +265,14 @@ def _radgraph_f1(
     radgraph_model: str = DEFAULT_RADGRAPH_MODEL,
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
+    report_max_chars: int = REWARD_MAX_CHARS,
 ) -> RewardFunc:
     config = _scorer_config(
         scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )
-    return ClinicalReward("radgraph_f1", config, thinking, report_occurrence, ABLATION_PENALTY)
+    return ClinicalReward(
+        "radgraph_f1", config, thinking, report_occurrence, ABLATION_PENALTY, max_chars=report_max_chars
+    )
 
 
 for _name, _factory in (("radcliq", _radcliq), ("bertscore", _bertscore), ("radgraph_f1", _radgraph_f1)):
