@@ -35,3 +35,19 @@ def test_script_arguments_validate():
         SFTScriptArguments(dataset_name="x", image_min_pixels=10, image_max_pixels=5)
     args = SFTScriptArguments(dataset_name="x", tasks=["report_generation"], image_max_pixels=451584)
     assert args.tasks == ["report_generation"]
+
+
+def test_broken_recipes_are_user_errors(tmp_path):
+    from radvlm_grpo.cli import UserError
+
+    broken = tmp_path / "sft_broken.yaml"
+    broken.write_text("learning_rate: [1e-5\n")
+    with pytest.raises(UserError, match="is not valid YAML"):
+        parse_recipe(TYPES, [str(broken)])
+    broken.write_text("- a list, not settings\n")
+    with pytest.raises(UserError, match="must be a YAML mapping"):
+        parse_recipe(TYPES, [str(broken)])
+    with pytest.raises(UserError, match="--config needs a recipe path"):
+        parse_recipe(TYPES, ["--config"])
+    with pytest.raises(UserError, match="No recipe given"):
+        parse_recipe(TYPES, [], require_recipe=True)

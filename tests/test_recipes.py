@@ -6,6 +6,7 @@ import pytest
 import yaml
 from trl import GRPOConfig, ModelConfig, SFTConfig
 
+from radvlm_grpo.cli import UserError
 from radvlm_grpo.configs import GRPOScriptArguments, SFTScriptArguments, parse_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -49,9 +50,18 @@ def test_recipe_parses(recipe):
 
 def test_unknown_key_fails_before_training(tmp_path):
     bad = tmp_path / "sft_bad.yaml"
-    bad.write_text((RECIPES / "demo/sft.yaml").read_text() + "max_seq_length: 512\n")
-    with pytest.raises(ValueError, match="max_seq_length"):
+    bad.write_text((RECIPES / "demo/sft.yaml").read_text() + "max_seq_length: 512\nreward_func: [gleu]\n")
+    with pytest.raises(UserError) as error:
         parse_recipe(parser_types(bad), [str(bad)])
+    message = str(error.value)
+    assert "'max_seq_length' (now called 'max_length')" in message
+    assert "'reward_func'" in message and "fail_with_unknown_args" not in message
+    grpo = tmp_path / "grpo_bad.yaml"
+    grpo.write_text((RECIPES / "demo/grpo_report.yaml").read_text() + "reward_func: [gleu]\n")
+    with pytest.raises(UserError, match=r"'reward_func' \(did you mean 'reward_funcs'\?\)"):
+        parse_recipe(parser_types(grpo), [str(grpo)])
+    with pytest.raises(UserError, match=r"--lerning_rate \(did you mean '--learning_rate'\?\)"):
+        parse_recipe(parser_types(grpo), [str(RECIPES / "demo/grpo_report.yaml"), "--lerning_rate", "1"])
 
 
 @pytest.mark.parametrize("name", ["ddp", "zero2", "zero3", "fsdp"])
@@ -91,3 +101,37 @@ def test_grpo_recipes_map_the_paper(family, variant):
     expected_model = {"radvlm": "data/RadVLM", "qwen3vl": "Qwen/Qwen3-VL-8B-"}[family]
     assert model_args.model_name_or_path.startswith(expected_model)
     assert args.use_vllm and args.vllm_mode == "colocate"
+
+
+def test_recipes_use_the_current_activation_checkpointing_name():
+    """transformers 5 renamed gradient_checkpointing to activation_checkpointing: the old key warned on every run."""
+    import warnings
+
+    for recipe in TRAINING_RECIPES:
+        assert "gradient_checkpointing" not in yaml.safe_load(recipe.read_text()), recipe
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            parse_recipe(parser_types(recipe), [str(recipe), "--use_cpu"])
+        assert not [w for w in caught if "checkpointing" in str(w.message)], recipe
+
+
+def test_checkpointing_default_and_the_old_name(tmp_path):
+    import warnings
+
+    recipe = tmp_path / "sft_plain.yaml"
+    text = (RECIPES / "demo/sft.yaml").read_text()
+    recipe.write_text("\n".join(line for line in text.splitlines() if "checkpointing" not in line) + "\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, args, _, _ = parse_recipe(parser_types(recipe), [str(recipe)])
+    assert args.activation_checkpointing is True, "TRL's default (on) is kept"
+    assert not [w for w in caught if "checkpointing" in str(w.message)], "no deprecation warning for a key not set"
+    # The old name on the command line overrides the recipe's new one (transformers alone would ignore it).
+    _, args, _, _ = parse_recipe(
+        parser_types(recipe), [str(RECIPES / "demo/sft.yaml"), "--gradient_checkpointing", "true"]
+    )
+    assert args.activation_checkpointing is True
+    both = tmp_path / "sft_both.yaml"
+    both.write_text(text + "gradient_checkpointing: true\n")
+    with pytest.raises(UserError, match="keep only activation_checkpointing"):
+        parse_recipe(parser_types(both), [str(both)])

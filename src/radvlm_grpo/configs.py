@@ -8,12 +8,14 @@ as in open-r1. ``parse_recipe`` adds what ``TrlParser`` lacks: a positional YAML
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import trl
+import yaml
 
+from radvlm_grpo.cli import UserError, check_flags, check_recipe_keys, make_parser, one_line
 from radvlm_grpo.data.schema import ALL_TASKS
 
 
@@ -97,19 +99,103 @@ class Recipe:
     overrides: list[str]
 
 
-def parse_recipe(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
+def read_recipe(path: str) -> dict:
+    """The recipe's settings; a missing file or one that is not a YAML mapping is a ``UserError`` naming the fix."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"Recipe {path!r} does not exist (give a YAML path, e.g. recipes/demo/sft.yaml).")
+    try:
+        settings = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as error:
+        raise UserError(f"Recipe {path} is not valid YAML: {one_line(error)}") from error
+    if not isinstance(settings, dict):
+        raise UserError(f"Recipe {path} must be a YAML mapping of `field: value` lines.")
+    return settings
+
+
+# transformers 5 renamed gradient checkpointing; TRL still defaults (and documents) the old names.
+_RENAMED_FLAGS = {
+    "--gradient_checkpointing": "--activation_checkpointing",
+    "--gradient-checkpointing": "--activation_checkpointing",
+    "--gradient_checkpointing_kwargs": "--activation_checkpointing_kwargs",
+    "--gradient-checkpointing-kwargs": "--activation_checkpointing_kwargs",
+}
+# Keys that TRL or transformers renamed: difflib alone would suggest something unrelated.
+RENAMED_KEYS = {
+    "max_seq_length": "max_length",
+    "torch_dtype": "dtype",
+    "evaluation_strategy": "eval_strategy",
+}
+
+
+def _renamed_flags(args: Sequence[str]) -> list[str]:
+    """Command-line ``--gradient_checkpointing*`` as ``--activation_checkpointing*``: transformers ignores the old
+    name when a recipe sets the new one, so an override written the old way would silently do nothing."""
+    renamed = []
+    for arg in args:
+        flag, sep, value = arg.partition("=")
+        if flag == "--no_gradient_checkpointing":
+            renamed += ["--activation_checkpointing", "false"]
+        else:
+            renamed.append(_RENAMED_FLAGS.get(flag, flag) + sep + value)
+    return renamed
+
+
+def _prefer_activation_checkpointing(parser, recipe_keys: Iterable[str]) -> None:
+    """Give TRL's ``gradient_checkpointing`` default to ``activation_checkpointing`` (its transformers 5 name).
+
+    TRL defaults the deprecated name to True, so every run that set neither name warned that it is deprecated. A
+    recipe with both names is refused: transformers ignores the old one without a word.
+    """
+    recipe_keys = set(recipe_keys)
+    if {"gradient_checkpointing", "activation_checkpointing"} <= recipe_keys:
+        raise UserError(
+            "The recipe sets both activation_checkpointing and its deprecated alias gradient_checkpointing, and "
+            "transformers ignores the alias when both are set: keep only activation_checkpointing."
+        )
+    # argparse fills a destination from its first action's default ("--no_gradient_checkpointing" comes second).
+    old = [action for action in parser._actions if action.dest == "gradient_checkpointing"]
+    new = [action for action in parser._actions if action.dest == "activation_checkpointing"]
+    if not old or not new or "gradient_checkpointing" in recipe_keys:
+        return
+    if new[0].default is None and old[0].default is not None:
+        new[0].default = old[0].default
+        for action in old:
+            action.default = None
+
+
+def parse_recipe(
+    dataclass_types: Sequence[type],
+    argv: Sequence[str] | None = None,
+    *,
+    description: str | None = None,
+    usage: str | None = None,
+    require_recipe: bool = False,
+) -> tuple:
     """Parse a recipe into the given dataclasses; returns ``(*dataclasses, Recipe)``.
 
-    Unknown YAML keys raise (TRL's default), so a recipe written for another TRL version fails before training starts.
+    Unknown YAML keys and options raise a ``UserError`` naming the closest field, so a misspelt key or a recipe
+    written for another TRL version fails before training starts. ``description`` and ``usage`` open ``--help``;
+    with ``require_recipe``, a command line without a recipe prints the usage and asks for one.
     """
-    args = with_positional_config(sys.argv[1:] if argv is None else argv)
+    args = _renamed_flags(with_positional_config(sys.argv[1:] if argv is None else argv))
+    parser = make_parser(dataclass_types, description, usage, parser_class=trl.TrlParser)
+    if "--config" in args and args.index("--config") == len(args) - 1:
+        raise UserError("--config needs a recipe path, e.g. --config recipes/demo/sft.yaml.")
     recipe_path = args[args.index("--config") + 1] if "--config" in args else None
-    if recipe_path is not None and not Path(recipe_path).is_file():
-        raise FileNotFoundError(
-            f"Recipe {recipe_path!r} does not exist (give a YAML path, e.g. recipes/demo/sft.yaml)."
+    wants_help = "-h" in args or "--help" in args
+    if recipe_path is None and require_recipe and not wants_help:
+        parser.print_usage(sys.stderr)
+        raise UserError(
+            "No recipe given: pass a recipe YAML first (recipes/README.md lists them), then any overrides."
         )
     overrides = [a for i, a in enumerate(args) if a != "--config" and (i == 0 or args[i - 1] != "--config")]
-    parsed = trl.TrlParser(dataclass_types).parse_args_and_config(args)
+    settings = read_recipe(recipe_path) if recipe_path is not None else {}
+    if not wants_help:
+        keys = [key for key in settings if key != "env"]
+        check_recipe_keys(keys, dataclass_types, f"recipe {recipe_path}", renamed=RENAMED_KEYS)
+        check_flags(overrides, parser)
+    _prefer_activation_checkpointing(parser, settings)
+    parsed = parser.parse_args_and_config(args)
     text = Path(recipe_path).read_text() if recipe_path else None
     return (*parsed, Recipe(path=recipe_path, text=text, overrides=overrides))
 
