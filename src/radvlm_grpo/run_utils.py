@@ -1,18 +1,22 @@
-"""Plumbing every training script shares: logging, resuming, the recipe's train/eval splits, the final card."""
+"""Plumbing every training script shares: logging, resuming, the recipe's train/eval splits, the run's card."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
 import transformers
 from datasets import Dataset
-from transformers import TrainingArguments
+from transformers import ProgressCallback, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from radvlm_grpo.cards import CardInfo, render_model_card
 from radvlm_grpo.configs import ScriptArguments
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
 from radvlm_grpo.data.schema import check_columns
@@ -25,6 +29,7 @@ def setup_logging(logger: logging.Logger, training_args: TrainingArguments, *arg
         datefmt="%Y-%m-%d %H:%M:%S",
         handlers=[logging.StreamHandler(sys.stdout)],
     )
+    silence_library_deprecations()
     log_level = training_args.get_process_log_level()
     logger.setLevel(logging.INFO if training_args.process_index == 0 else log_level)
     datasets.utils.logging.set_verbosity(log_level)
@@ -88,3 +93,113 @@ def last_logged(trainer, key: str, first: bool = False) -> float | None:
     """The last (or first) value of ``key`` in the trainer's log history."""
     history = trainer.state.log_history if first else reversed(trainer.state.log_history)
     return next((log[key] for log in history if key in log), None)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Noise in the logs
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def silence_library_deprecations() -> None:
+    """Hide deprecation warnings that libraries raise from their own calls, which no recipe setting can avoid.
+
+    TRL 1.16 reads ``model.is_gradient_checkpointing`` (transformers 5: ``is_activation_checkpointing``) around every
+    generation, and the warning comes back at each step because warning filters are reset in between.
+    """
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+
+
+def _writes_to_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+class LogFileProgressCallback(ProgressCallback):
+    """The trainer's progress bar without bars nested under it when the output is a log file, not a terminal.
+
+    A bar opened while the training bar runs (checkpoint shards, an evaluation's batches, a ``datasets`` map) sits on
+    a second line and moves the cursor back up with ``ESC[A``, which a terminal obeys and a log file keeps as
+    garbage. In a log file those bars stay hidden while training runs; the logged metrics say the same.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._restore: list = []
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        if state.is_world_process_zero and not _writes_to_terminal():
+            if transformers.utils.logging.is_progress_bar_enabled():
+                transformers.utils.logging.disable_progress_bar()
+                self._restore.append(transformers.utils.logging.enable_progress_bar)
+            if datasets.is_progress_bar_enabled():
+                datasets.disable_progress_bars()
+                self._restore.append(datasets.enable_progress_bars)
+
+    def on_prediction_step(self, args, state, control, **kwargs):
+        if self.training_bar is None or _writes_to_terminal():
+            super().on_prediction_step(args, state, control, **kwargs)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        super().on_train_end(args, state, control, **kwargs)
+        while self._restore:
+            self._restore.pop()()
+
+
+def use_log_file_progress(trainer) -> None:
+    """Swap the trainer's progress bar for ``LogFileProgressCallback`` (when it shows one at all)."""
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(LogFileProgressCallback)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The card of a run in progress
+# ---------------------------------------------------------------------------------------------------------------------
+
+
+def progress_note(step: int, max_steps: int | None) -> str:
+    """What a card written during a run says: the run had not finished when it was written."""
+    where = f"at step {step}" + (f" of {max_steps}" if max_steps else "") if step else "when the run started"
+    return (
+        f"> **Training in progress, or stopped before it finished.** This card was written {where}. A finished run "
+        "replaces it with the final card and the training results; until then the folder holds only checkpoints "
+        "(`checkpoint-N/`), not a final model."
+    )
+
+
+def write_progress_card(output_dir: str | Path, info: CardInfo, step: int = 0, max_steps: int | None = None) -> Path:
+    """The project's card for a run not yet finished: recipe, base model and data, and a note that it is unfinished."""
+    card = render_model_card(info)
+    lines = card.text.splitlines()
+    title = next((i for i, line in enumerate(lines) if line.startswith("# ")), -1)
+    lines[title + 1 : title + 1] = ["", progress_note(step, max_steps)]
+    card.text = "\n".join(lines) + "\n"
+    path = Path(output_dir) / "README.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    card.save(path)
+    return path
+
+
+def use_project_card(trainer, info: CardInfo, metric_keys: Sequence[str] = ()) -> None:
+    """Write the project's card into ``output_dir`` now and at every save, in place of TRL's placeholder.
+
+    TRL's trainers write their own text-only card ("a fine-tuned version of None") into ``output_dir`` at every
+    checkpoint and on a push, through ``create_model_card``; a killed run was left with it. This instance's
+    ``create_model_card`` writes the project's card instead, marked as unfinished, with the last logged
+    ``metric_keys``. The script writes the final card once training ends.
+    """
+
+    def create_model_card(*args, **kwargs) -> None:
+        if not trainer.is_world_process_zero():
+            return
+        logged = {f"last_logged_{key}": last_logged(trainer, key) for key in metric_keys}
+        metrics = {key: value for key, value in logged.items() if value is not None}
+        max_steps = trainer.state.max_steps or trainer.args.max_steps
+        write_progress_card(
+            trainer.args.output_dir,
+            dataclasses.replace(info, metrics=metrics),
+            trainer.state.global_step,
+            max_steps if max_steps and max_steps > 0 else None,
+        )
+
+    trainer.create_model_card = create_model_card
+    create_model_card()
