@@ -1,6 +1,6 @@
 """Evaluate a checkpoint on report generation and visual grounding, laid out like the paper's Tables 1 and 2.
 
-Usage:
+Examples:
     # a Hub checkpoint on a local test set (vLLM on a GPU when installed, batched transformers otherwise)
     python scripts/evaluate.py --model_name_or_path me/RadVLM-GRPO --dataset_name data/radvlm_grpo --split test \
         --output_dir eval/radvlm-grpo
@@ -24,12 +24,18 @@ import sys
 import datasets
 import transformers
 
+from radvlm_grpo.cli import run_cli
 from radvlm_grpo.configs import parse_recipe
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.run import RESULTS_FILE, run_evaluation
 from radvlm_grpo.generation import SamplingSettings
 
 logger = logging.getLogger(__name__)
+
+USAGE = (
+    "python scripts/evaluate.py [SETTINGS.yaml] --model_name_or_path MODEL --dataset_name DATASET "
+    "--output_dir DIR [options]"
+)
 
 
 def main(args: EvaluationArguments, sampling: SamplingSettings, recipe) -> None:
@@ -47,6 +53,9 @@ def main(args: EvaluationArguments, sampling: SamplingSettings, recipe) -> None:
     print((f"{args.output_dir}/{RESULTS_FILE}:\n") + open(f"{args.output_dir}/{RESULTS_FILE}").read())
 
 
+def cli() -> None:
+    main(*parse_recipe((EvaluationArguments, SamplingSettings), description=__doc__, usage=USAGE))
+
+
 if __name__ == "__main__":
-    *parsed, recipe = parse_recipe((EvaluationArguments, SamplingSettings))
-    main(*parsed, recipe)
+    run_cli(cli)

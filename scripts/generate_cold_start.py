@@ -1,6 +1,6 @@
 """Write cold-start "thinking" traces with a teacher VLM that sees the image, the question and the true answer.
 
-Usage:
+Examples:
     # the authors' teacher, through vLLM on one node of 8 GPUs
     python scripts/generate_cold_start.py --dataset_name data/radvlm_grpo --output_dir data/cold_start \\
         --max_samples 28000 --guide default
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict
-from transformers import HfArgumentParser
 
+from radvlm_grpo.cli import check_hub_push, check_writable_dir, parse_dataclasses, run_cli
 from radvlm_grpo.cold_start import TraceFilter, close_with_answer, load_guide, reject_reason, sft_row, teacher_messages
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
 from radvlm_grpo.data.schema import SFT_FEATURES, check_columns
@@ -36,6 +36,11 @@ from radvlm_grpo.generation import (
 from radvlm_grpo.hub import CredentialedDataError, credentialed_sources, push_dataset
 
 logger = logging.getLogger(__name__)
+
+USAGE = (
+    "python scripts/generate_cold_start.py --dataset_name GRPO_DATASET --output_dir DIR "
+    "[--teacher_model ID] [--backend {auto,vllm,transformers}] [options]"
+)
 
 
 @dataclass
@@ -190,7 +195,14 @@ def main(args: ColdStartArguments) -> DatasetDict:
     return traces
 
 
+def cli() -> None:
+    (arguments,) = parse_dataclasses([ColdStartArguments], description=__doc__, usage=USAGE)
+    check_writable_dir(arguments.output_dir)
+    if arguments.push_to_hub:
+        check_hub_push(arguments.push_to_hub)
+    main(arguments)
+
+
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s - %(levelname)s - %(name)s - %(message)s")
-    (arguments,) = HfArgumentParser(ColdStartArguments).parse_args_into_dataclasses()
-    main(arguments)
+    run_cli(cli)

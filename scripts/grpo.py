@@ -1,6 +1,11 @@
 """GRPO of a chest X-ray VLM with clinically grounded rewards (RadVLM-GRPO stage 3).
 
-Usage:
+Trains the recipe's model on the recipe's GRPO-schema dataset with the rewards it names, writes checkpoints, the
+model, its processor and a model card to output_dir (the card marks a run that has not finished), and pushes them
+with --push_to_hub. The recipe (one YAML of script, GRPOConfig and ModelConfig fields) comes first; every field can
+be overridden after it. recipes/README.md lists the recipes.
+
+Examples:
     # the tiny CPU demo (grounding with soft-F1)
     python scripts/grpo.py recipes/demo/grpo_grounding.yaml
     # report generation from RadVLM with the RadCliQ reward, one node of 8 GPUs, vLLM colocated
@@ -8,24 +13,61 @@ Usage:
     # any field can be overridden: --reward_funcs gleu --max_steps 100
 """
 
+import dataclasses
 import logging
 
 from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from radvlm_grpo.cards import CardInfo, write_model_card
-from radvlm_grpo.configs import GRPOScriptArguments, parse_recipe
+from radvlm_grpo.cli import check_hub_push, check_writable_dir, run_cli
+from radvlm_grpo.configs import GRPOScriptArguments, Recipe, parse_recipe
 from radvlm_grpo.data.conversation import edit_prompts
 from radvlm_grpo.hub import push_folder
 from radvlm_grpo.model_utils import check_model_source, get_model_init_kwargs, get_processor
 from radvlm_grpo.rewards import get_reward_funcs
-from radvlm_grpo.run_utils import checkpoint_to_resume, last_logged, load_splits, private_by_default, setup_logging
+from radvlm_grpo.run_utils import (
+    checkpoint_to_resume,
+    last_logged,
+    load_splits,
+    private_by_default,
+    setup_logging,
+    use_log_file_progress,
+    use_project_card,
+)
 
 logger = logging.getLogger(__name__)
 
+USAGE = (
+    "accelerate launch [--config_file recipes/accelerate_configs/zero3.yaml] scripts/grpo.py RECIPE.yaml "
+    "[--field value ...]\n       python scripts/grpo.py recipes/demo/grpo_grounding.yaml   (one process, e.g. on a CPU)"
+)
 
-def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, recipe) -> None:
+
+def card_info(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, recipe
+) -> CardInfo:
+    """What the run's card says: written at the start, at every save (marked unfinished) and at the end."""
+    return CardInfo(
+        model_id=training_args.hub_model_id or training_args.output_dir,
+        stage="grpo",
+        base_model=model_args.model_name_or_path,
+        datasets=[script_args.dataset_name],
+        recipe_path=recipe.path,
+        recipe_text=recipe.text,
+        overrides=recipe.overrides,
+        tags=list(script_args.reward_funcs),
+        thinking=script_args.thinking,
+        is_demo="demo" in (recipe.path or ""),
+        max_new_tokens=training_args.max_completion_length,
+    )
+
+
+def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, recipe: Recipe) -> None:
     set_seed(training_args.seed)
+    check_writable_dir(training_args.output_dir)
+    if training_args.push_to_hub:
+        check_hub_push(training_args.hub_model_id, "--hub_model_id")
     private_by_default(training_args)
     setup_logging(logger, training_args, script_args, model_args)
     resume_from = checkpoint_to_resume(training_args, logger)
@@ -73,6 +115,9 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
+    use_log_file_progress(trainer)
+    info = card_info(script_args, training_args, model_args, recipe)
+    use_project_card(trainer, info, metric_keys=["reward"])
 
     ###############
     # Training loop
@@ -95,23 +140,8 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
             "first_logged_reward": last_logged(trainer, "reward", first=True),
             "final_logged_reward": last_logged(trainer, "reward"),
         }
-        write_model_card(
-            training_args.output_dir,
-            CardInfo(
-                model_id=training_args.hub_model_id or training_args.output_dir,
-                stage="grpo",
-                base_model=model_args.model_name_or_path,
-                datasets=[script_args.dataset_name],
-                metrics={k: v for k, v in card_metrics.items() if v is not None},
-                recipe_path=recipe.path,
-                recipe_text=recipe.text,
-                overrides=recipe.overrides,
-                tags=list(script_args.reward_funcs),
-                thinking=script_args.thinking,
-                is_demo="demo" in (recipe.path or ""),
-                max_new_tokens=training_args.max_completion_length,
-            ),
-        )
+        recorded = {k: v for k, v in card_metrics.items() if v is not None}
+        write_model_card(training_args.output_dir, dataclasses.replace(info, metrics=recorded))
         logger.info(f"Model, processor and card saved to {training_args.output_dir}")
 
     if training_args.push_to_hub and trainer.accelerator.is_main_process:
@@ -124,6 +154,10 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         logger.info(f"Pushed to {url}")
 
 
+def cli() -> None:
+    types = (GRPOScriptArguments, GRPOConfig, ModelConfig)
+    main(*parse_recipe(types, description=__doc__, usage=USAGE, require_recipe=True))
+
+
 if __name__ == "__main__":
-    *parsed, recipe = parse_recipe((GRPOScriptArguments, GRPOConfig, ModelConfig))
-    main(*parsed, recipe)
+    run_cli(cli)

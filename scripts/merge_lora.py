@@ -1,9 +1,10 @@
 """Merge a LoRA adapter (what the LoRA recipes save) into its base model, for the next stage to load as a plain model.
 
-    python scripts/merge_lora.py --adapter_dir data/public-sft --output_dir data/public-sft-merged
-
 GRPO with LoRA must start from a plain checkpoint (TRL will not stack a new adapter on a saved one), and vLLM and
 ``scripts/evaluate.py`` read plain checkpoints; the merged folder keeps the adapter's processor and model card.
+
+Example:
+    python scripts/merge_lora.py --adapter_dir data/public-sft --output_dir data/public-sft-merged
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-from transformers import HfArgumentParser
-
+from radvlm_grpo.cli import check_writable_dir, parse_dataclasses, run_cli
 from radvlm_grpo.model_utils import merge_lora
+
+USAGE = "python scripts/merge_lora.py --adapter_dir ADAPTER_DIR --output_dir OUTPUT_DIR [--base_model ID] [--dtype D]"
 
 
 @dataclass
@@ -30,11 +32,13 @@ class MergeArguments:
 
 
 def main(argv: list[str] | None = None) -> None:
-    (args,) = HfArgumentParser(MergeArguments).parse_args_into_dataclasses(args=sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    (args,) = parse_dataclasses([MergeArguments], args, description=__doc__, usage=USAGE)
+    check_writable_dir(args.output_dir)
     path = merge_lora(args.adapter_dir, args.output_dir, args.base_model, args.dtype)
     print(f"Merged model written to {path}")
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    main()
+    run_cli(main)

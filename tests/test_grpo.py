@@ -123,6 +123,10 @@ def test_killed_run_resumes(tmp_path, tiny_model_dir, synthetic_dir):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (out / "trainer_state.json").exists(), "the first run finished before it was killed"
+    # The killed run's card is the project's, saying the run did not finish, with its recipe, model and data.
+    card = (out / "README.md").read_text()
+    assert "Training in progress, or stopped before it finished" in card and "fine-tuned version of" not in card
+    assert "recipes/demo/grpo_grounding.yaml" in card and str(tiny_model_dir) in card and "soft_f1" in card
     # A save cut off by the kill leaves a newer folder without trainer_state.json; the resume must skip it.
     (out / "checkpoint-5").mkdir(exist_ok=True)
     (out / "checkpoint-5" / "model.safetensors").write_bytes(b"partial")
@@ -130,6 +134,11 @@ def test_killed_run_resumes(tmp_path, tiny_model_dir, synthetic_dir):
     result = subprocess.run(command, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Resuming training from" in result.stdout
+    # A log file, not a terminal: no cursor-up escapes of nested progress bars, no deprecation warnings.
+    log = result.stdout + result.stderr
+    assert "\x1b[A" not in log, "a progress bar nested under the training bar"
+    assert "is deprecated" not in log and "FutureWarning" not in log
+    assert "Training in progress" not in (out / "README.md").read_text(), "the finished run's card replaces it"
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 6
     steps = [log["step"] for log in state["log_history"] if "rewards/soft_f1/mean" in log]
