@@ -167,3 +167,15 @@ def test_parser_is_linear_on_adversarial_text():
     found = [len(parse_boxes(t)) for t in texts]
     assert time.perf_counter() - start < 2.0
     assert found == [0, 0, 0, 0, 50_000]
+
+
+def test_float32_stored_boxes_are_read_back_as_written():
+    """A float32 `boxes` column gives 0.3499999940395355 for 0.35; as_boxes reads back 0.35 (an exact answer scores 1)."""
+    written = [[0.35, 0.51, 0.75, 0.64], [0.1, 0.123456, 0.9, 0.99]]
+    stored = np.asarray(written, dtype=np.float32).astype(np.float64).tolist()  # what datasets returns
+    assert stored[0][0] == 0.3499999940395355
+    assert as_boxes(stored).tolist() == written
+    assert as_boxes([[350.5, 510, 750, 640]], scale=1000).tolist() == [[0.3505, 0.51, 0.75, 0.64]]
+    # Values that are not float32 (a float64 column, parsed text) and non-finite ones are kept as they are.
+    exact = [[0.123456789012, 0.2, 0.3, 0.4], [np.nan, np.inf, 1e300, 0.5]]
+    np.testing.assert_array_equal(as_boxes(exact), np.array(exact))

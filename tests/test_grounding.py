@@ -342,3 +342,9 @@ def test_exhaustive_small_shapes_match_scipy():
         for variant in (PAPER, DEV):
             naive = [soft_f1_naive(a, b, variant) for a, b in zip(preds, truths)]
             np.testing.assert_allclose(soft_f1_batch(preds, truths, variant), naive, atol=1e-12)
+
+
+def test_an_exact_answer_against_float32_stored_truth_scores_exactly_one():
+    truth = np.asarray([[0.35, 0.51, 0.75, 0.64]], dtype=np.float32).astype(np.float64).tolist()
+    report = evaluate_grounding(["[0.35, 0.51, 0.75, 0.64]"], [truth])["all"]
+    assert report["soft_f1"] == 1.0 and report["avg_iou"] == 1.0 and report["map_50"] == 1.0

@@ -247,3 +247,18 @@ def test_fuzz_every_reward_and_metric():
     result = grounding_map(preds, refs)
     assert math.isfinite(result["map_50"]) and math.isfinite(result["avg_iou"])
     assert time.perf_counter() - start < 15.0
+
+
+def test_an_exact_answer_scores_exactly_one_against_a_float32_boxes_column():
+    """The GRPO `boxes` column as datasets stores it (float32): the written boxes are what the answer is matched to."""
+    import datasets
+
+    from radvlm_grpo.data.schema import GRPO_FEATURES
+
+    truth = [[0.35, 0.51, 0.75, 0.64], [0.1, 0.2, 0.3, 0.45]]
+    column = datasets.Dataset.from_dict(
+        {"boxes": [truth, truth[:1]]}, features=datasets.Features({"boxes": GRPO_FEATURES["boxes"]})
+    )["boxes"]
+    (soft_f1,) = get_reward_funcs(["soft_f1"])
+    answers = ["[0.35, 0.51, 0.75, 0.64] and [0.1, 0.2, 0.3, 0.45]", "[0.35, 0.51, 0.75, 0.64]"]
+    assert soft_f1(answers, boxes=list(column), task=[PHRASE_GROUNDING] * 2) == [1.0, 1.0]

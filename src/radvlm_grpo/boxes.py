@@ -30,6 +30,7 @@ BOX_PATTERN = re.compile(rf"\[\s*+({_NUMBER})\s*+,\s*+({_NUMBER})\s*+,\s*+({_NUM
 RANGE_TOLERANCE = 1e-6
 RADVLM_SCALE = 1.0
 QWEN3VL_SCALE = 1000.0
+FLOAT32_MAX_DECIMALS = 12  # digits after the point tried when reading back float32-stored values
 
 
 def format_box(box: Box, decimals: int = 2) -> str:
@@ -93,11 +94,37 @@ def parse_boxes_batch(texts: Iterable[str | None], scale: float = RADVLM_SCALE) 
     return np.split(boxes, np.cumsum(counts)[:-1]) if len(counts) else []
 
 
+def undo_float32_storage(values: np.ndarray) -> np.ndarray:
+    """Values that went through float32 storage, read back as the decimals that were written (float64).
+
+    A dataset column of float32 (the GRPO schema's ``boxes`` before it became float64, or any dataset cast so) gives
+    back 0.3499999940395355 for a written 0.35, so an exact answer scored 0.99999995 instead of 1. A finite value that
+    is exactly a float32 becomes the decimal with the fewest digits after the point (up to 12) that float32 rounds to
+    the same value; every other value is kept. A float64 value that happens to be a float32 moves by less than float32's
+    rounding (6e-8 relative), far below any box precision.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        as32 = values.astype(np.float32)
+        todo = np.isfinite(values) & (as32.astype(np.float64) == values)
+    out = values.copy()
+    for decimals in range(FLOAT32_MAX_DECIMALS + 1):
+        if not todo.any():
+            break
+        with np.errstate(over="ignore", invalid="ignore"):
+            candidate = np.round(values, decimals)
+            hit = todo & (candidate.astype(np.float32) == as32)
+        out[hit] = candidate[hit]
+        todo &= ~hit
+    return out
+
+
 def as_boxes(boxes: object, scale: float = RADVLM_SCALE) -> np.ndarray:
     """Ground truth given as numbers (a list of boxes, an array) as a float64 (n, 4) array divided by ``scale``.
 
-    ``None`` and empty inputs give an empty set. A wrong shape is a data error and raises: unlike model output, ground
-    truth is ours to get right.
+    ``None`` and empty inputs give an empty set. Values that went through float32 storage are read back as written
+    (``undo_float32_storage``). A wrong shape is a data error and raises: unlike model output, ground truth is ours
+    to get right.
     """
     scale = _check_scale(scale)
     if boxes is None:
@@ -109,7 +136,8 @@ def as_boxes(boxes: object, scale: float = RADVLM_SCALE) -> np.ndarray:
         array = array[None, :]
     if array.ndim != 2 or array.shape[1] != 4:
         raise ValueError(f"Boxes must have shape (n, 4) as [[x1, y1, x2, y2], ...]; got shape {array.shape}.")
-    return array / scale if scale != 1.0 else array.copy()
+    array = undo_float32_storage(array)
+    return array / scale if scale != 1.0 else array
 
 
 def valid_mask(boxes: np.ndarray) -> np.ndarray:

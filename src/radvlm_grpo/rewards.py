@@ -20,6 +20,11 @@ empty; an answer with no box scores 0 by the soft-F1 rule. A completion that is 
 message structure) is read as empty. A row whose ground truth is missing gets ``None``. The clinical rewards
 ``radcliq`` (-RadCliQ-v1, the paper's report reward), ``bertscore`` and ``radgraph_f1`` (the Table 3 ablations) live in
 ``radvlm_grpo.clinical_rewards`` and register themselves here.
+
+Every reward reads at most the first 65,536 characters of an answer (``thinking.SAFETY_MAX_CHARS``, not from the
+paper: real completions are far shorter, so it only bounds the cost of pathological text); the clinical rewards then
+cut answer and reference to 2,048 (their ``report_max_chars``). True boxes from a float32 ``boxes`` column are
+matched as they were written (``boxes.undo_float32_storage``), so an exact answer scores exactly 1.
 """
 
 from __future__ import annotations
@@ -33,7 +38,14 @@ from functools import partial
 
 import numpy as np
 
-from radvlm_grpo.boxes import RADVLM_SCALE, as_boxes, parse_boxes, parse_boxes_flat, valid_mask
+from radvlm_grpo.boxes import (
+    RADVLM_SCALE,
+    as_boxes,
+    parse_boxes,
+    parse_boxes_flat,
+    undo_float32_storage,
+    valid_mask,
+)
 from radvlm_grpo.data.schema import GROUNDING_TASKS, REPORT_GENERATION
 from radvlm_grpo.lexical import bleu_scores, gleu_scores, rouge_l_scores
 from radvlm_grpo.soft_f1 import PAPER, SOFT_F1_VARIANTS, hungarian_iou_from_stats, match_stats_flat, soft_f1_from_stats
@@ -160,7 +172,7 @@ class GroundingReward(_Reward):
         try:
             array = np.array(flat, dtype=np.float64) if flat else np.zeros((0, 4))
             if array.ndim == 2 and array.shape[1] == 4:
-                return array
+                return undo_float32_storage(array)  # a float32 `boxes` column: the boxes as written
         except (TypeError, ValueError):
             pass
         for truth, row_id in zip(truths, ids):
