@@ -20,7 +20,7 @@ from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
 from radvlm_grpo.cards import CardInfo, write_model_card
-from radvlm_grpo.cli import check_hub_push, check_writable_dir, run_cli
+from radvlm_grpo.cli import check_hub_push, check_report_to, check_writable_dir, run_cli
 from radvlm_grpo.configs import GRPOScriptArguments, Recipe, parse_recipe
 from radvlm_grpo.data.conversation import edit_prompts
 from radvlm_grpo.hub import push_folder
@@ -66,6 +66,7 @@ def card_info(
 def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, recipe: Recipe) -> None:
     set_seed(training_args.seed)
     check_writable_dir(training_args.output_dir)
+    check_report_to(training_args.report_to)
     if training_args.push_to_hub:
         check_hub_push(training_args.hub_model_id, "--hub_model_id")
     private_by_default(training_args)

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from radvlm_grpo import cli
-from radvlm_grpo.cli import UserError, check_hub_push, check_writable_dir, make_parser, run_cli, user_error
+from radvlm_grpo.cli import (
+    UserError,
+    check_hub_push,
+    check_report_to,
+    check_writable_dir,
+    make_parser,
+    run_cli,
+    user_error,
+)
 from radvlm_grpo.configs import SFTScriptArguments
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -245,3 +253,13 @@ def test_prepare_public_data_checks_the_push_before_downloading(monkeypatch, tmp
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(UserError, match="HF_HUB_OFFLINE is set"):
         script["main"](["--dataset", "nih", "--output_dir", str(tmp_path / "nih"), "--push_to_hub", "me/nih"])
+
+
+def test_a_tracker_that_is_not_installed_fails_before_the_model_loads(monkeypatch):
+    import transformers.integrations
+
+    monkeypatch.setattr(transformers.integrations, "get_available_reporting_integrations", lambda: ["tensorboard"])
+    check_report_to("none")
+    check_report_to(["tensorboard"])
+    with pytest.raises(UserError, match=r"trackio, which is not installed: `pip install -e \"\.\[tracking\]\"`"):
+        check_report_to(["tensorboard", "trackio"])

@@ -232,6 +232,7 @@ def test_exact_files_of_a_checkpoint_push(tmp_path):
         "checkpoint-10/model.safetensors",
         "optimizer.pt",
         "runs/events.out",
+        "completions/completions_00010.parquet",
         ".git/config",
     ]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -260,3 +260,18 @@ def check_hub_push(repo_id: str | None, flag: str = "--push_to_hub") -> None:
         raise UserError(f"{flag} {repo_id}: HF_HUB_OFFLINE is set, so nothing can be pushed; unset it to push.")
     if get_token() is None:
         raise UserError(f"{flag} {repo_id}: no Hub token; run `hf auth login` or set HF_TOKEN, then run again.")
+
+
+def check_report_to(report_to: str | Sequence[str] | None) -> None:
+    """Fail before the model loads when a recipe logs to a tracker that is not installed (the Trainer would only
+    say so once it is built, minutes later on a multi-GPU node)."""
+    from transformers.integrations import get_available_reporting_integrations
+
+    names = [report_to] if isinstance(report_to, str) else list(report_to or [])
+    wanted = [name for name in names if name not in ("none", "all")]
+    missing = [name for name in wanted if name not in get_available_reporting_integrations()]
+    if missing:
+        raise UserError(
+            f'report_to names {", ".join(missing)}, which is not installed: `pip install -e ".[tracking]"` '
+            "(tensorboard, trackio) or `pip install <tracker>`, or set --report_to none."
+        )

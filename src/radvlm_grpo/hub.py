@@ -39,8 +39,9 @@ from radvlm_grpo.cards import (
 
 logger = logging.getLogger(__name__)
 
-# Optimizer states and intermediate checkpoints stay local; the final folder is what users load.
-PUSH_IGNORE_PATTERNS = ["checkpoint-*", "*.pt", "*.pth", "runs/*"]
+# Optimizer states and intermediate checkpoints stay local; the final folder is what users load. TRL's
+# completions/*.parquet (log_completions: prompts and generated reports, maybe of credentialed data) stay local too.
+PUSH_IGNORE_PATTERNS = ["checkpoint-*", "*.pt", "*.pth", "runs/*", "completions/*"]
 HUB_EVALUATION_DIR = "evaluation"
 MAX_SHARD_BYTES = 500 * 1024**2
 

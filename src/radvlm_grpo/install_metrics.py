@@ -19,6 +19,8 @@ import os
 import shutil
 from pathlib import Path
 
+from radvlm_grpo.cli import run_cli
+
 DYNAMIC_MODULES = "evaluate_modules"  # evaluate.config.MODULE_NAME_FOR_DYNAMIC_MODULES
 MARKER = "installed_by"
 DEFAULT_METRICS_DIR = Path(__file__).resolve().parents[2] / "evaluate_metrics"
@@ -101,4 +103,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -16,6 +16,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from radvlm_grpo.cli import run_cli
+
 # Qwen's special tokens, in Qwen's order. The vision markers are what the processor and model look up.
 QWEN_SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -239,4 +241,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

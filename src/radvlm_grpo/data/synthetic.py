@@ -26,6 +26,7 @@ from datasets import DatasetDict
 from PIL import Image
 
 from radvlm_grpo.boxes import Box
+from radvlm_grpo.cli import run_cli
 from radvlm_grpo.data.schema import GRPO_TASKS
 from radvlm_grpo.data.synthetic_tasks import REQUIRES, SIDES, ZONES, finding_text, task_text, to_dataset_dict
 
@@ -430,4 +431,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from radvlm_grpo.cli import run_cli
 from radvlm_grpo.data.schema import REPORT_GENERATION
 from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING
 
@@ -283,4 +284,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(main)
