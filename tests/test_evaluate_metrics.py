@@ -155,3 +155,83 @@ def test_evaluate_load_by_name_offline_from_another_directory(tmp_path):
     assert out["map"]["map_50"] == pytest.approx(0.5) and out["map"]["avg_iou"] == pytest.approx(0.5)
     assert out["map"]["coco_ap50"] == pytest.approx(0.5)
     assert "per_sample" not in out["map"]
+
+
+# --- behaviour, in this process: each module file imported directly (no modules cache) ---------------------------------
+
+SCORER_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "scorers"
+
+
+def _metric(name: str, **load_kwargs):
+    """The module's `evaluate.Metric`, built as `evaluate.load` builds it, from the file in this checkout."""
+    import evaluate
+
+    spec = importlib.util.spec_from_file_location(f"_metric_{name}", DEFAULT_METRICS_DIR / name / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (cls,) = [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, evaluate.Metric)]
+    return cls(keep_in_memory=True, **load_kwargs)
+
+
+@pytest.fixture(scope="module")
+def metrics():
+    weights = {"weights_dir": str(SCORER_FIXTURES), "device": "cpu"}
+    return {
+        name: _metric(name, **(weights if name in ("chexbert_f1", "radcliq", "radgraph_f1") else {}))
+        for name in MODULES
+    }
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_an_empty_prediction_list_is_refused_the_same_way_by_every_module(metrics, name):
+    """Before: soft_f1 and grounding_map crashed inside evaluate (IndexError), chexbert_f1 said 0.0, radcliq and
+    radgraph_f1 NaN (with numpy warnings). A mean over zero pairs is undefined: all five now raise one clear error."""
+    with pytest.raises(ValueError, match=rf"^{name}: no predictions to score \(an empty list\)"):
+        metrics[name].compute(predictions=[], references=[])
+
+
+class _Recorder:
+    """Wraps a scorer and keeps the texts it was given."""
+
+    def __init__(self, scorer):
+        self.scorer, self.calls = scorer, []
+
+    def __call__(self, hyps, refs, **kwargs):
+        self.calls.append((list(hyps), list(refs)))
+        return self.scorer(hyps, refs, **kwargs)
+
+
+def test_radgraph_f1_cuts_both_texts_to_2048_characters_by_default(metrics):
+    """RadGraph's cost grows faster than the text (115k characters: 302 s on the fixture weights): the module cuts
+    both texts first, as the paper's RGF1 reward did, so a babbling prediction costs what 2,048 characters cost."""
+    metric = metrics["radgraph_f1"]
+    metric.compute(predictions=["warm-up."], references=["warm-up."])  # weights loaded
+    recorder = metric.scorer = _Recorder(metric.scorer)
+    babble = "Small left pleural effusion. " * 4000  # 116k characters
+    first = metric.compute(predictions=[babble], references=[babble])
+    (hyps, refs), *_ = recorder.calls
+    assert [len(hyps[0]), len(refs[0])] == [2048, 2048] and hyps[0] == babble[:2048]
+    assert (
+        first["radgraph_complete"]
+        == metric.compute(predictions=[babble[:2048]], references=[babble[:2048]])["radgraph_complete"]
+    )
+    recorder.calls.clear()
+    metric.compute(predictions=[babble[:3000]], references=[babble[:100]], max_chars=None)
+    metric.compute(predictions=[babble[:3000]], references=[babble[:100]], max_chars=2500)
+    assert [len(c[0][0]) for c in recorder.calls] == [3000, 2500]
+    with pytest.raises(ValueError, match="max_chars must be a positive integer or None"):
+        metric.compute(predictions=["a"], references=["a"], max_chars=0)
+    metric.scorer = recorder.scorer
+
+
+@pytest.mark.parametrize("name", ["soft_f1", "grounding_map"])
+def test_grounding_modules_read_the_first_4000_characters_and_say_so(metrics, name):
+    metric = metrics[name]
+    late_box = "x" * 4000 + " [0.1, 0.1, 0.5, 0.5]"
+    key = "soft_f1" if name == "soft_f1" else "map_50"
+    truth = [[[0.1, 0.1, 0.5, 0.5]]]
+    assert metric.compute(predictions=[late_box], references=truth)[key] == 0.0
+    assert metric.compute(predictions=[late_box], references=truth, max_chars=None)[key] == 1.0
+    assert "4,000 characters" in metric.info.description and "max_chars" in metric.info.inputs_description
+    card = (DEFAULT_METRICS_DIR / name / "README.md").read_text(encoding="utf-8")
+    assert "4,000 characters" in card and "**max_chars**" in card

@@ -35,6 +35,7 @@ Args:
     predictions (`list` of `str`): generated reports.
     references (`list` of `str`): reference reports.
     return_labels (`bool`, defaults to False): also return the 0/1 labels of every report (14 per report).
+    An empty `predictions` list raises a ValueError (a mean over zero pairs is undefined).
 Load-time arguments (`evaluate.load("chexbert_f1", weights_dir=..., device=..., batch_size=...)`):
     weights_dir: a folder holding `chexbert/chexbert.pth` (and optionally the bert-base-uncased tokenizer files next
         to it); default: chexbert.pth from the Hugging Face Hub repository StanfordAIMI/RRG_scorers (cache first).
@@ -48,6 +49,15 @@ Examples:
     >>> chexbert_f1 = evaluate.load("chexbert_f1")
     >>> results = chexbert_f1.compute(predictions=["Mild cardiomegaly."], references=["The heart is enlarged."])
 """
+
+
+def _require_predictions(predictions) -> None:
+    """A mean over zero pairs is undefined: an empty list is an error, not a score of 0 or NaN."""
+    if predictions is not None and len(predictions) == 0:
+        raise ValueError(
+            "chexbert_f1: no predictions to score (an empty list). A mean over zero pairs is undefined; check the split or "
+            "filter that produced them."
+        )
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -74,7 +84,17 @@ class CheXbertF1(evaluate.Metric):
         # Load the model at `evaluate.load` time: missing weights are reported there, naming the file and its repo.
         self.scorer = CheXbert(weights_dir=self.weights_dir, device=self.device, batch_size=self.batch_size)
 
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metric.
+
+        evaluate itself fails on an empty list (IndexError) or gives NaN: an empty `predictions` list raises a
+        ValueError that says so.
+        """
+        _require_predictions(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _compute(self, predictions, references, return_labels=False):
+        _require_predictions(predictions)
         if self.scorer is None:
             self._download_and_prepare(None)
         preds = [p if isinstance(p, str) else "" for p in predictions]

@@ -6,7 +6,7 @@ A thin `evaluate` module over `radvlm_grpo.grounding_eval`, where the definition
 import datasets
 import evaluate
 
-from radvlm_grpo.grounding_eval import boxes_from_texts, coco_ap, grounding_map
+from radvlm_grpo.grounding_eval import ANSWER_MAX_CHARS, boxes_from_texts, coco_ap, grounding_map
 
 _CITATION = """\
 @article{gundersen2025radvlmgrpo,
@@ -24,7 +24,9 @@ _DESCRIPTION = """\
 RadVLM's per-sample mAP: the predicted boxes of each answer, in output order and without confidences, are matched to
 their argmax-IoU true box when that IoU reaches the threshold and the true box is still free; the sample's AP is the
 VOC all-point area under its precision/recall curve; a sample without predicted boxes has AP 0; mAP is the mean over
-samples. avg_iou is the mean IoU of every (predicted, true) pair, pooled over the samples that have both.
+samples. avg_iou is the mean IoU of every (predicted, true) pair, pooled over the samples that have both. Each answer
+is read up to its first 4,000 characters (the authors' evaluation cut; `max_chars`): a box written after them is not
+seen.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -35,9 +37,12 @@ Args:
     iou_threshold (`float`, defaults to 0.5): the IoU a match needs; the key is "map_50" for 0.5, "map_75" for 0.75.
     box_scale (`float`, defaults to 1): the coordinate scale of the answer texts (1000 for Qwen3-VL's grid).
     reference_scale (`float`, defaults to 1): the scale of references given as numbers.
-    thinking (`bool`, defaults to False): score only the text after the last `</think>` (cut to 4000 characters).
+    thinking (`bool`, defaults to False): score only the text after the last `</think>`; an answer without
+        `</think>` has no box.
+    max_chars (`int` or None, defaults to 4000): read each answer up to this many characters (None: all of it).
     return_per_sample (`bool`, defaults to False): also return each answer's AP.
     return_coco (`bool`, defaults to False): also return the dataset-level COCO-style coco_ap, coco_ap50, coco_ap75.
+    An empty `predictions` list raises a ValueError (a mean over zero pairs is undefined).
 Returns:
     map_50 (`float`), avg_iou (`float`), and per_sample / coco_* when asked.
 Examples:
@@ -50,6 +55,15 @@ Examples:
 """
 
 _BOXES = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
+
+
+def _require_predictions(predictions) -> None:
+    """A mean over zero pairs is undefined: an empty list is an error, not a score of 0 or NaN."""
+    if predictions is not None and len(predictions) == 0:
+        raise ValueError(
+            "grounding_map: no predictions to score (an empty list). A mean over zero pairs is undefined; check the split or "
+            "filter that produced them."
+        )
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -67,6 +81,15 @@ class GroundingMap(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2512.10691"],
         )
 
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metric.
+
+        evaluate itself fails on an empty list (IndexError) or gives NaN: an empty `predictions` list raises a
+        ValueError that says so.
+        """
+        _require_predictions(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _compute(
         self,
         predictions,
@@ -77,8 +100,12 @@ class GroundingMap(evaluate.Metric):
         thinking=False,
         return_per_sample=False,
         return_coco=False,
+        max_chars=ANSWER_MAX_CHARS,
     ):
-        preds, truths = boxes_from_texts(predictions, references, box_scale, reference_scale, thinking)
+        _require_predictions(predictions)
+        preds, truths = boxes_from_texts(
+            predictions, references, box_scale, reference_scale, thinking, max_chars=max_chars
+        )
         result = grounding_map(preds, truths, iou_threshold)
         if not return_per_sample:
             result.pop("per_sample")

@@ -41,6 +41,7 @@ Args:
         fewer) or "plain" (texts as given).
     return_per_sample (`bool`, defaults to False): also return each pair's RadCliQ.
     return_features (`bool`, defaults to False): also return the four raw features of each pair.
+    An empty `predictions` list raises a ValueError (a mean over zero pairs is undefined).
 Load-time arguments (`evaluate.load("radcliq", weights_dir=..., radgraph_model=..., device=..., batch_size=...)`):
     weights_dir: a folder with local weights (`radgraph-xl/`, `chexbert/chexbert.pth`, `bertscore/distilroberta-base/`);
         anything not there is taken from the Hugging Face Hub cache (StanfordAIMI/RRG_scorers,
@@ -59,6 +60,15 @@ Examples:
 PAPER_MAX_CHARS = 2048
 PAPER_MIN_CHARS = 5
 PAPER_PENALTY = 3.0
+
+
+def _require_predictions(predictions) -> None:
+    """A mean over zero pairs is undefined: an empty list is an error, not a score of 0 or NaN."""
+    if predictions is not None and len(predictions) == 0:
+        raise ValueError(
+            "radcliq: no predictions to score (an empty list). A mean over zero pairs is undefined; check the split or "
+            "filter that produced them."
+        )
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -90,9 +100,19 @@ class RadCliQv1(evaluate.Metric):
         # Load the models at `evaluate.load` time: missing weights are reported there, naming the file and its repo.
         self.scorer = RadCliQ(self.radgraph_model, self.weights_dir, self.device, self.batch_size)
 
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metric.
+
+        evaluate itself fails on an empty list (IndexError) or gives NaN: an empty `predictions` list raises a
+        ValueError that says so.
+        """
+        _require_predictions(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _compute(self, predictions, references, protocol="paper", return_per_sample=False, return_features=False):
         if protocol not in ("paper", "plain"):
             raise ValueError(f"protocol must be 'paper' or 'plain'; got {protocol!r}.")
+        _require_predictions(predictions)
         if self.scorer is None:
             self._download_and_prepare(None)
         preds = [p if isinstance(p, str) else "" for p in predictions]
@@ -109,7 +129,7 @@ class RadCliQv1(evaluate.Metric):
             for key in FEATURES:
                 features[key][scored] = found[key]
             values[scored] = radcliq_from_features(*(found[k] for k in FEATURES))
-        result = {"radcliq": float(np.mean(values)) if len(values) else float("nan")}
+        result = {"radcliq": float(np.mean(values))}
         if return_per_sample:
             result["per_sample"] = [float(v) for v in values]
         if return_features:

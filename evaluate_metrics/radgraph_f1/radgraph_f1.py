@@ -9,6 +9,7 @@ import evaluate
 import numpy as np
 
 from radvlm_grpo.scorers.radgraph import DEFAULT_MODEL_TYPE, F1RadGraph
+from radvlm_grpo.thinking import REWARD_MAX_CHARS
 
 _CITATION = """\
 @inproceedings{delbrouck-etal-2024-radgraph,
@@ -32,7 +33,9 @@ RadGraph-F1 parses both reports with RadGraph-XL (default, as RadVLM-GRPO evalua
 their entities and relations as the radgraph package (0.1.18) does: "simple" compares the sets of (tokens, label)
 entities, "partial" also marks entities that have relations, "complete" (RG_ER-bar, the RGF1-C of the paper's
 ablation) compares one (tokens, label, relation, target tokens) item per relation, lowercased. A pair whose
-prediction or reference is empty, or a report without entities, scores 0. Higher is better.
+prediction or reference is empty, or a report without entities, scores 0. Higher is better. Both texts are cut to
+their first 2,048 characters first (`max_chars`), as the paper's RGF1 reward and RadCliQ did: RadGraph's cost grows
+faster than the text, so one babbling prediction would otherwise stall the evaluation.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -40,6 +43,9 @@ Args:
     predictions (`list` of `str`): generated reports.
     references (`list` of `str`): reference reports.
     return_per_sample (`bool`, defaults to False): also return each pair's three scores.
+    max_chars (`int` or None, defaults to 2048): cut each prediction and reference to this many characters first
+        (None: no cut; 4000 cuts the predictions as the paper's evaluation cut its answers).
+    An empty `predictions` list raises a ValueError (a mean over zero pairs is undefined).
 Load-time arguments (`evaluate.load("radgraph_f1", weights_dir=..., model_type=..., device=..., batch_size=...)`):
     weights_dir: a folder holding `<model_type>/` (config.json, vocabulary/, weights.th), or the extracted archive
         itself; default: the archive from the Hugging Face Hub repository StanfordAIMI/RRG_scorers (cache first).
@@ -54,6 +60,16 @@ Examples:
 """
 
 KEYS = ("radgraph_simple", "radgraph_partial", "radgraph_complete")
+MAX_CHARS = REWARD_MAX_CHARS  # 2048, the cut of the paper's RadGraph-F1 reward and RadCliQ
+
+
+def _require_predictions(predictions) -> None:
+    """A mean over zero pairs is undefined: an empty list is an error, not a score of 0 or NaN."""
+    if predictions is not None and len(predictions) == 0:
+        raise ValueError(
+            "radgraph_f1: no predictions to score (an empty list). A mean over zero pairs is undefined; check the split or "
+            "filter that produced them."
+        )
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -80,13 +96,25 @@ class RadGraphF1(evaluate.Metric):
         # Load the model at `evaluate.load` time: missing weights are reported there, naming the file and its repo.
         self.scorer = F1RadGraph(self.model_type, self.weights_dir, self.device, self.batch_size)
 
-    def _compute(self, predictions, references, return_per_sample=False):
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metric.
+
+        evaluate itself fails on an empty list (IndexError) or gives NaN: an empty `predictions` list raises a
+        ValueError that says so.
+        """
+        _require_predictions(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
+    def _compute(self, predictions, references, return_per_sample=False, max_chars=MAX_CHARS):
+        _require_predictions(predictions)
+        if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars <= 0):
+            raise ValueError(f"max_chars must be a positive integer or None (no cut); got {max_chars!r}.")
         if self.scorer is None:
             self._download_and_prepare(None)
-        preds = [p if isinstance(p, str) else "" for p in predictions]
-        refs = [r if isinstance(r, str) else "" for r in references]
+        preds = [p[:max_chars] if isinstance(p, str) else "" for p in predictions]
+        refs = [r[:max_chars] if isinstance(r, str) else "" for r in references]
         _, lists, _, _ = self.scorer(preds, refs, level="all")
-        result = {key: float(np.mean(values)) if len(values) else float("nan") for key, values in zip(KEYS, lists)}
+        result = {key: float(np.mean(values)) for key, values in zip(KEYS, lists)}
         if return_per_sample:
             result["per_sample"] = {key: [float(v) for v in values] for key, values in zip(KEYS, lists)}
         return result

@@ -8,7 +8,7 @@ import datasets
 import evaluate
 import numpy as np
 
-from radvlm_grpo.grounding_eval import boxes_from_texts
+from radvlm_grpo.grounding_eval import ANSWER_MAX_CHARS, boxes_from_texts
 from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
 
 _CITATION = """\
@@ -29,7 +29,8 @@ scipy.optimize.linear_sum_assignment) and scores the matched IoU mass. The defau
 2 * sum(matched IoU) / (n_pred + n_true), which equals the IoU for one box against one box; the "dev" form is the
 authors' development code (precision = mass / (mass + unmatched predictions), recall = mass / n_true). No predicted
 or no true box scores 0. Boxes are [x1, y1, x2, y2]; invalid boxes (non-finite, outside [0, 1], x2 <= x1 or
-y2 <= y1) have IoU 0 with everything, so they count as unmatched predictions.
+y2 <= y1) have IoU 0 with everything, so they count as unmatched predictions. Each answer is read up to its first
+4,000 characters (the authors' evaluation cut; `max_chars`): a box written after them is not seen.
 """
 
 _KWARGS_DESCRIPTION = """\
@@ -41,9 +42,11 @@ Args:
     box_scale (`float`, defaults to 1): the coordinate scale of the answer texts: 1 for RadVLM's normalised boxes,
         1000 for Qwen3-VL's 0-1000 grid.
     reference_scale (`float`, defaults to 1): the scale of references given as numbers.
-    thinking (`bool`, defaults to False): score only the text after the last `</think>` (cut to 4000 characters);
-        an answer without `</think>` has no box.
+    thinking (`bool`, defaults to False): score only the text after the last `</think>`; an answer without
+        `</think>` has no box.
+    max_chars (`int` or None, defaults to 4000): read each answer up to this many characters (None: all of it).
     return_per_sample (`bool`, defaults to False): also return the score of each answer.
+    An empty `predictions` list raises a ValueError (a mean over zero pairs is undefined).
 Returns:
     soft_f1 (`float`): the mean soft-F1 over the answers.
     per_sample (`list` of `float`): only with `return_per_sample=True`.
@@ -57,6 +60,15 @@ Examples:
 """
 
 _BOXES = datasets.Sequence(datasets.Sequence(datasets.Value("float64")))
+
+
+def _require_predictions(predictions) -> None:
+    """A mean over zero pairs is undefined: an empty list is an error, not a score of 0 or NaN."""
+    if predictions is not None and len(predictions) == 0:
+        raise ValueError(
+            "soft_f1: no predictions to score (an empty list). A mean over zero pairs is undefined; check the split or "
+            "filter that produced them."
+        )
 
 
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
@@ -74,6 +86,15 @@ class SoftF1(evaluate.Metric):
             reference_urls=["https://arxiv.org/abs/2512.10691"],
         )
 
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Compute the metric.
+
+        evaluate itself fails on an empty list (IndexError) or gives NaN: an empty `predictions` list raises a
+        ValueError that says so.
+        """
+        _require_predictions(predictions)
+        return super().compute(predictions=predictions, references=references, **kwargs)
+
     def _compute(
         self,
         predictions,
@@ -83,10 +104,14 @@ class SoftF1(evaluate.Metric):
         reference_scale=1.0,
         thinking=False,
         return_per_sample=False,
+        max_chars=ANSWER_MAX_CHARS,
     ):
-        preds, truths = boxes_from_texts(predictions, references, box_scale, reference_scale, thinking)
+        _require_predictions(predictions)
+        preds, truths = boxes_from_texts(
+            predictions, references, box_scale, reference_scale, thinking, max_chars=max_chars
+        )
         scores = soft_f1_batch(preds, truths, variant)
-        result = {"soft_f1": float(np.mean(scores)) if len(scores) else 0.0}
+        result = {"soft_f1": float(np.mean(scores))}
         if return_per_sample:
             result["per_sample"] = [float(s) for s in scores]
         return result

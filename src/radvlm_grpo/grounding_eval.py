@@ -25,6 +25,9 @@ from radvlm_grpo.boxes import RADVLM_SCALE, as_boxes, iou_matrix, parse_boxes
 from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
 from radvlm_grpo.thinking import EVAL_MAX_CHARS, LAST, Occurrence, extract_answer
 
+# An answer is read up to this many characters before its boxes are parsed (method.md 3.3: the authors cut answers to
+# 4,000 characters before scoring); ``boxes_from_texts(max_chars=None)`` reads all of it.
+ANSWER_MAX_CHARS = EVAL_MAX_CHARS
 COCO_IOU_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2))
 COCO_RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
@@ -162,19 +165,23 @@ def boxes_from_texts(
     reference_scale: float = RADVLM_SCALE,
     thinking: bool = False,
     occurrence: Occurrence = LAST,
+    max_chars: int | None = ANSWER_MAX_CHARS,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Predicted and true boxes, normalised to [0, 1], from model answers and references.
 
     ``references`` are box lists (scaled by ``reference_scale``, the dataset's [0, 1] by default) or answer texts
-    (parsed at ``box_scale``, like the predictions). A thinking answer is taken after the last ``</think>`` and cut
-    to 4000 characters, as the authors evaluated; one without ``</think>`` counts as an answer with no box.
+    (parsed at ``box_scale``, like the predictions). A thinking answer is taken after the last ``</think>``; one
+    without ``</think>`` counts as an answer with no box. Every answer is read up to its first ``max_chars``
+    characters (4,000, as the authors evaluated; a box written after them is not seen; ``None`` reads it all).
     """
     if len(predictions) != len(references):
         raise ValueError(f"{len(predictions)} predictions but {len(references)} references.")
+    if max_chars is not None and (isinstance(max_chars, bool) or not isinstance(max_chars, int) or max_chars <= 0):
+        raise ValueError(f"max_chars must be a positive integer or None (no cut); got {max_chars!r}.")
     pred_boxes, true_boxes = [], []
     for text, ref in zip(predictions, references):
         answer = extract_answer(text, thinking=thinking, occurrence=occurrence)
-        pred_boxes.append(parse_boxes(answer[:EVAL_MAX_CHARS] if answer else "", box_scale))
+        pred_boxes.append(parse_boxes(answer[:max_chars] if answer else "", box_scale))
         true_boxes.append(parse_boxes(ref, box_scale) if isinstance(ref, str) else as_boxes(ref, reference_scale))
     return pred_boxes, true_boxes
 
@@ -188,6 +195,7 @@ def evaluate_grounding(
     thinking: bool = False,
     occurrence: Occurrence = LAST,
     iou_threshold: float = 0.5,
+    max_chars: int | None = ANSWER_MAX_CHARS,
 ) -> dict[str, dict[str, float]]:
     """Score model answers per grounding task: ``{task: {"map_50", "avg_iou", "soft_f1", "coco_ap", ..., "n"}}``.
 
@@ -195,7 +203,7 @@ def evaluate_grounding(
     are present.
     """
     pred_boxes, true_boxes = boxes_from_texts(
-        predictions, references, box_scale, reference_scale, thinking, occurrence
+        predictions, references, box_scale, reference_scale, thinking, occurrence, max_chars
     )
     tasks = list(tasks) if tasks is not None else ["all"] * len(predictions)
     if len(tasks) != len(predictions):
