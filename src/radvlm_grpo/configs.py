@@ -217,6 +217,7 @@ class GRPOScriptArguments(ScriptArguments):
         soft_f1_variant: "paper" (2 * sum IoU / (n_pred + n_true), Fig. 1) or "dev" (the authors' development code).
         radgraph_model, scorer_device, scorer_weights_dir, scorer_batch_size, scorer_cache_size: the clinical
             rewards' scorers (RadGraph, BERTScore, CheXbert), which run in the training process.
+        report_max_chars: Characters of a report the clinical rewards read (answer and reference; paper: 2048).
     """
 
     reward_funcs: list[str] = field(
@@ -253,6 +254,10 @@ class GRPOScriptArguments(ScriptArguments):
     )
     scorer_cache_size: int | None = field(
         default=None, metadata={"help": "Reference reports whose features stay cached (default: the scorers' own)."}
+    )
+    report_max_chars: int | None = field(
+        default=None,
+        metadata={"help": "Characters of each report the clinical rewards read (default 2048, as the paper's code)."},
     )
 
     def __post_init__(self) -> None:

@@ -81,11 +81,10 @@ def _load_chexbert(args, device, loaded):
 
 
 def _load_radgraph(args, device, loaded):
-    from radvlm_grpo.scorers.radcliq import radgraph_model_dir
     from radvlm_grpo.scorers.radgraph import RadGraph
 
-    model_dir = radgraph_model_dir(RADGRAPH_MODEL, args.scorers_dir)
-    return RadGraph(model_type=RADGRAPH_MODEL, model_dir=model_dir, device=device)
+    # weights_dir (not a resolved model_dir): a folder without RadGraph-XL then says what is missing and how to get it.
+    return RadGraph(model_type=RADGRAPH_MODEL, weights_dir=args.scorers_dir, device=device)
 
 
 def _load_radcliq(args, device, loaded):
