@@ -18,11 +18,11 @@ SEED ?= 42
 # THINKING=1 adds the cold-start thinking branch to the demo.
 THINKING ?=
 
-# The stamp makes `install` idempotent: it reinstalls only when setup.py (the pins) changes.
-$(STAMP): setup.py
+# The stamp makes `install` idempotent: it reinstalls only when setup.py (the pins) or an `evaluate` module changes.
+$(STAMP): setup.py $(wildcard evaluate_metrics/*/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -e ".[dev]"
-	$(PY) -m radvlm_grpo.install_metrics
+	$(PY) -m radvlm_grpo.evaluation.install_modules
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,6 +40,7 @@ test-fast: install
 quality: install
 	$(VENV)/bin/ruff check $(check_dirs) setup.py
 	$(VENV)/bin/ruff format --check $(check_dirs) setup.py
+	$(VENV)/bin/lint-imports --no-cache
 
 style: install
 	$(VENV)/bin/ruff check --fix $(check_dirs) setup.py
@@ -49,7 +50,7 @@ bench: install
 	@for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 tiny-model: install
-	$(PY) -m radvlm_grpo.tiny $(DEMO_DIR)/tiny-qwen3-vl
+	$(PY) -m radvlm_grpo.models.tiny $(DEMO_DIR)/tiny-qwen3-vl
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info

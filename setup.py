@@ -24,6 +24,7 @@ _deps = [
     "evaluate==0.4.6",
     "huggingface-hub==2.4.0",
     "hypothesis>=6.100",
+    "import-linter==2.17",
     "jinja2>=3.1",
     "matplotlib>=3.8",
     "nltk>=3.9",
@@ -83,7 +84,8 @@ install_requires = deps_list(
 
 extras = {
     "tests": deps_list("hypothesis", "pycocotools", "pytest", "pytest-timeout", "sacrebleu"),
-    "quality": deps_list("ruff"),
+    # import-linter checks the package's layers (pyproject.toml [tool.importlinter]); `make quality` runs it.
+    "quality": deps_list("ruff", "import-linter"),
     "deepspeed": deps_list("deepspeed"),
     "vllm": deps_list("vllm"),
     # Training curves: `report_to: [tensorboard]` and/or `[trackio]` (names transformers' `report_to` accepts).

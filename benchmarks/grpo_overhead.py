@@ -92,7 +92,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
         model_dir, data_dir = f"{tmp}/tiny", f"{tmp}/synthetic"
-        subprocess.run([sys.executable, "-m", "radvlm_grpo.tiny", model_dir], check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "radvlm_grpo.models.tiny", model_dir], check=True, capture_output=True)
         subprocess.run(
             [sys.executable, "-m", "radvlm_grpo.data.synthetic", data_dir, "--schema", "grpo", "--train-size", "400"],
             check=True,

@@ -23,10 +23,10 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
-from radvlm_grpo.boxes import BOX_PATTERN, format_boxes, parse_boxes_batch  # noqa: E402
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, REPORT_GENERATION  # noqa: E402
+from radvlm_grpo.metrics.soft_f1 import soft_f1_batch  # noqa: E402
 from radvlm_grpo.rewards import get_reward_funcs  # noqa: E402
-from radvlm_grpo.soft_f1 import soft_f1_batch  # noqa: E402
+from radvlm_grpo.vocab.boxes import BOX_PATTERN, format_boxes, parse_boxes_batch  # noqa: E402
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, REPORT_GENERATION  # noqa: E402
 
 WORDS = "the heart is mildly enlarged no focal consolidation pleural effusion or pneumothorax lungs are clear".split()
 

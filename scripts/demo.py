@@ -71,7 +71,7 @@ def main() -> None:
         if folder.exists():  # a demo starts fresh; a user's run resumes from its last checkpoint instead
             shutil.rmtree(folder)
     timings["tiny model"] = run(
-        "build the tiny Qwen3-VL", [python, "-m", "radvlm_grpo.tiny", model_dir, "--seed", seed]
+        "build the tiny Qwen3-VL", [python, "-m", "radvlm_grpo.models.tiny", model_dir, "--seed", seed]
     )
     # One question and answer template per task: the tiny model learns the boxes instead of 20 phrasings.
     timings["synthetic data"] = run(

@@ -25,10 +25,10 @@ import datasets
 import transformers
 
 from radvlm_grpo.cli import run_cli
-from radvlm_grpo.configs import parse_recipe
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.run import RESULTS_FILE, run_evaluation
-from radvlm_grpo.generation import SamplingSettings
+from radvlm_grpo.models.generation import SamplingSettings
+from radvlm_grpo.training.configs import parse_recipe
 
 logger = logging.getLogger(__name__)
 

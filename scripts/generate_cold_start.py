@@ -22,10 +22,16 @@ from pathlib import Path
 from datasets import Dataset, DatasetDict
 
 from radvlm_grpo.cli import check_hub_push, check_writable_dir, parse_dataclasses, run_cli
-from radvlm_grpo.cold_start import TraceFilter, close_with_answer, load_guide, reject_reason, sft_row, teacher_messages
+from radvlm_grpo.data.cold_start import (
+    TraceFilter,
+    close_with_answer,
+    load_guide,
+    reject_reason,
+    sft_row,
+    teacher_messages,
+)
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
-from radvlm_grpo.data.schema import SFT_FEATURES, check_columns
-from radvlm_grpo.generation import (
+from radvlm_grpo.models.generation import (
     GenerationRequest,
     SamplingSettings,
     TransformersGenerator,
@@ -33,7 +39,8 @@ from radvlm_grpo.generation import (
     generate_all,
     vllm_available,
 )
-from radvlm_grpo.hub import CredentialedDataError, credentialed_sources, push_dataset
+from radvlm_grpo.publishing.hub import CredentialedDataError, credentialed_sources, push_dataset
+from radvlm_grpo.vocab.schema import SFT_FEATURES, check_columns
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +130,7 @@ def make_generator(args: ColdStartArguments):
         )
     from trl import ModelConfig
 
-    from radvlm_grpo.model_utils import get_model, get_processor
+    from radvlm_grpo.models.loading import get_model, get_processor
 
     model_args = ModelConfig(model_name_or_path=args.teacher_model, model_revision=args.teacher_revision, dtype="auto")
     processor = get_processor(model_args, max_pixels=args.image_max_pixels, padding_side="left")

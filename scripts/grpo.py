@@ -19,14 +19,14 @@ import logging
 from transformers import set_seed
 from trl import GRPOConfig, GRPOTrainer, ModelConfig, get_peft_config
 
-from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.cli import check_hub_push, check_report_to, check_writable_dir, run_cli
-from radvlm_grpo.configs import GRPOScriptArguments, Recipe, parse_recipe
 from radvlm_grpo.data.conversation import edit_prompts
-from radvlm_grpo.hub import push_folder
-from radvlm_grpo.model_utils import check_model_source, get_model_init_kwargs, get_processor
+from radvlm_grpo.models.loading import check_model_source, get_model_init_kwargs, get_processor
+from radvlm_grpo.publishing.cards import CardInfo, write_model_card
+from radvlm_grpo.publishing.hub import push_folder
 from radvlm_grpo.rewards import get_reward_funcs
-from radvlm_grpo.run_utils import (
+from radvlm_grpo.training.configs import GRPOScriptArguments, Recipe, parse_recipe
+from radvlm_grpo.training.run_utils import (
     checkpoint_to_resume,
     last_logged,
     load_splits,

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 
 from radvlm_grpo.cli import check_writable_dir, parse_dataclasses, run_cli
-from radvlm_grpo.model_utils import merge_lora
+from radvlm_grpo.models.loading import merge_lora
 
 USAGE = "python scripts/merge_lora.py --adapter_dir ADAPTER_DIR --output_dir OUTPUT_DIR [--base_model ID] [--dtype D]"
 

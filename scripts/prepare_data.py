@@ -19,7 +19,7 @@ import sys
 
 from radvlm_grpo.cli import check_hub_push, parse_dataclasses, run_cli
 from radvlm_grpo.data.radvlm_json import PrepareDataConfig, prepare_dataset
-from radvlm_grpo.hub import CredentialedDataError, credentialed_sources
+from radvlm_grpo.publishing.hub import CredentialedDataError, credentialed_sources
 
 USAGE = "python scripts/prepare_data.py --json FILE.json[:task] [...] --output_dir DIR [--push_to_hub REPO] [options]"
 # What radvlm_json.prepare_dataset names as the rows' source on the dataset card and in the licence guard.

@@ -19,7 +19,7 @@ import logging
 import sys
 
 from radvlm_grpo.cli import check_hub_push, check_writable_dir, parse_dataclasses, run_cli
-from radvlm_grpo.data.public import PreparePublicDataConfig, prepare_public_dataset
+from radvlm_grpo.data.prepare_public import PreparePublicDataConfig, prepare_public_dataset
 
 USAGE = "python scripts/prepare_public_data.py --dataset {open-i,nih} --output_dir DIR [--data_dir DIR] [options]"
 

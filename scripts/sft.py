@@ -19,15 +19,14 @@ import logging
 from transformers import set_seed
 from trl import ModelConfig, SFTConfig, SFTTrainer, get_peft_config
 
-from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.cli import check_hub_push, check_report_to, check_writable_dir, run_cli
-from radvlm_grpo.configs import Recipe, SFTScriptArguments, parse_recipe
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
 from radvlm_grpo.data.mixing import mix_datasets
-from radvlm_grpo.data.schema import check_columns
-from radvlm_grpo.hub import push_folder
-from radvlm_grpo.model_utils import get_model, get_processor
-from radvlm_grpo.run_utils import (
+from radvlm_grpo.models.loading import get_model, get_processor
+from radvlm_grpo.publishing.cards import CardInfo, write_model_card
+from radvlm_grpo.publishing.hub import push_folder
+from radvlm_grpo.training.configs import Recipe, SFTScriptArguments, parse_recipe
+from radvlm_grpo.training.run_utils import (
     checkpoint_to_resume,
     last_logged,
     load_splits,
@@ -36,6 +35,7 @@ from radvlm_grpo.run_utils import (
     use_log_file_progress,
     use_project_card,
 )
+from radvlm_grpo.vocab.schema import check_columns
 
 logger = logging.getLogger(__name__)
 

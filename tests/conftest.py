@@ -27,7 +27,7 @@ def _single_thread():
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from radvlm_grpo.tiny import build_tiny_model
+    from radvlm_grpo.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-qwen3-vl"))
 

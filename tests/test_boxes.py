@@ -6,12 +6,11 @@ import warnings
 import numpy as np
 import pytest
 
-from radvlm_grpo.boxes import (
+from radvlm_grpo.metrics.iou import iou_matrix, pairwise_iou
+from radvlm_grpo.vocab.boxes import (
     as_boxes,
     format_box,
     format_boxes,
-    iou_matrix,
-    pairwise_iou,
     parse_boxes,
     parse_boxes_batch,
     parse_boxes_flat,

@@ -4,8 +4,8 @@ from unittest.mock import MagicMock
 import pytest
 from huggingface_hub import ModelCard
 
-from radvlm_grpo.cards import CardInfo, render_model_card, write_model_card
-from radvlm_grpo.hub import PUSH_IGNORE_PATTERNS, push_folder
+from radvlm_grpo.publishing.cards import CardInfo, render_model_card, write_model_card
+from radvlm_grpo.publishing.hub import PUSH_IGNORE_PATTERNS, push_folder
 
 
 def test_card_metadata_round_trip(tmp_path):

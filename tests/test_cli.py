@@ -21,7 +21,7 @@ from radvlm_grpo.cli import (
     run_cli,
     user_error,
 )
-from radvlm_grpo.configs import SFTScriptArguments
+from radvlm_grpo.training.configs import SFTScriptArguments
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = REPO_ROOT / "src" / "radvlm_grpo"
@@ -51,7 +51,9 @@ def _description(help_text: str) -> str:
 def test_the_entry_points_are_found():
     names = {p.name for p in SCRIPTS}
     assert {"sft.py", "grpo.py", "evaluate.py", "prepare_data.py", "prepare_public_data.py"} <= names
-    assert {"radvlm_grpo.tiny", "radvlm_grpo.data.synthetic", "radvlm_grpo.install_metrics"} <= set(MODULES)
+    assert {"radvlm_grpo.models.tiny", "radvlm_grpo.data.synthetic", "radvlm_grpo.evaluation.install_modules"} <= set(
+        MODULES
+    )
 
 
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules after import of package")
@@ -102,7 +104,7 @@ def test_a_percent_in_a_help_string_does_not_crash_help(capsys):
 def test_which_errors_are_the_users():
     from datasets.exceptions import DatasetGenerationError
 
-    from radvlm_grpo.hub import CredentialedDataError
+    from radvlm_grpo.publishing.hub import CredentialedDataError
 
     with pytest.raises(ValueError) as ours:  # a check in the project's own code
         SFTScriptArguments(dataset_name="x", tasks=["report"])
@@ -235,7 +237,7 @@ def test_prepare_data_checks_the_push_before_converting(monkeypatch, tmp_path):
     with pytest.raises(UserError, match="no Hub token"):
         script["main"](args)
     monkeypatch.setattr("huggingface_hub.get_token", lambda: "hf_token")
-    from radvlm_grpo.hub import CredentialedDataError
+    from radvlm_grpo.publishing.hub import CredentialedDataError
 
     with pytest.raises(CredentialedDataError, match="--allow_public_credentialed"):
         script["main"]([*args, "--hub_public"])

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from radvlm_grpo import clinical_rewards
-from radvlm_grpo.data.schema import REPORT_GENERATION
+from radvlm_grpo.rewards import clinical as clinical_rewards
 from radvlm_grpo.rewards import get_reward_funcs
+from radvlm_grpo.vocab.schema import REPORT_GENERATION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "scorers"

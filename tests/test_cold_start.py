@@ -9,7 +9,7 @@ import pytest
 from datasets import Dataset, load_from_disk
 from huggingface_hub import ModelCard
 
-from radvlm_grpo.cold_start import (
+from radvlm_grpo.data.cold_start import (
     TraceFilter,
     close_with_answer,
     load_guide,
@@ -143,7 +143,7 @@ def test_tiny_generation_resume_and_cold_start_sft(monkeypatch, tmp_path, tiny_m
 
 
 def test_public_push_of_credentialed_traces_is_refused_before_generation():
-    from radvlm_grpo.hub import CredentialedDataError
+    from radvlm_grpo.publishing.hub import CredentialedDataError
 
     arguments = runpy.run_path(str(REPO_ROOT / "scripts/generate_cold_start.py"))["ColdStartArguments"]
     common = dict(dataset_name="d", output_dir="o", push_to_hub="me/traces", hub_public=True)

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from trl import ModelConfig, SFTConfig
 
-from radvlm_grpo.configs import SFTScriptArguments, parse_recipe, with_positional_config
+from radvlm_grpo.training.configs import SFTScriptArguments, parse_recipe, with_positional_config
 
 DEMO = str(Path(__file__).resolve().parents[1] / "recipes/demo/sft.yaml")
 TYPES = (SFTScriptArguments, SFTConfig, ModelConfig)

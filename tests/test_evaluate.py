@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from huggingface_hub import ModelCard
 
-from radvlm_grpo.cards import CardInfo, write_model_card
 from radvlm_grpo.evaluation.clinical import ScorerUnavailable
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.run import run_evaluation
-from radvlm_grpo.generation import GenerationResult, SamplingSettings, TransformersGenerator
+from radvlm_grpo.models.generation import GenerationResult, SamplingSettings, TransformersGenerator
+from radvlm_grpo.publishing.cards import CardInfo, write_model_card
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_SCORERS = REPO_ROOT / "tests/fixtures/scorers"
@@ -286,11 +286,11 @@ def test_push_to_hub_sends_the_card_figures_and_metrics(monkeypatch, tmp_path, s
     from datasets import load_from_disk
     from huggingface_hub.errors import EntryNotFoundError
 
-    import radvlm_grpo.hub
+    import radvlm_grpo.evaluation.card
 
     api = MagicMock()
     api.hf_hub_download.side_effect = EntryNotFoundError("no card yet")
-    monkeypatch.setattr(radvlm_grpo.hub, "HfApi", lambda: api)
+    monkeypatch.setattr(radvlm_grpo.evaluation.card, "HfApi", lambda: api)
     test = load_from_disk(str(synthetic_dir / "grpo"))["test"]
     args = EvaluationArguments(
         model_name_or_path="me/oracle",
@@ -326,7 +326,7 @@ def test_push_to_hub_sends_the_card_figures_and_metrics(monkeypatch, tmp_path, s
 
 
 def test_settings_come_from_a_yaml_file_with_command_line_overrides(tmp_path):
-    from radvlm_grpo.configs import parse_recipe
+    from radvlm_grpo.training.configs import parse_recipe
 
     config = tmp_path / "eval.yaml"
     config.write_text(

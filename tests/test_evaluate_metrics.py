@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from radvlm_grpo.install_metrics import DEFAULT_METRICS_DIR, default_modules_cache, find_modules, install_metrics
+from radvlm_grpo.evaluation.install_modules import (
+    DEFAULT_METRICS_DIR,
+    default_modules_cache,
+    find_modules,
+    install_metrics,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["chexbert_f1", "grounding_map", "radcliq", "radgraph_f1", "soft_f1"]
@@ -85,7 +90,10 @@ def test_reinstall_replaces_own_stale_copies_only(tmp_path):
     second = install_metrics(metrics, cache, names=["toy"])["toy"]
     assert second != first and not first.parent.exists() and foreign.exists()
     assert second.stat().st_mtime >= (foreign / "toy.py").stat().st_mtime  # the newest is what evaluate loads
-    assert json.loads((second.parent / "toy.json").read_text())["installed_by"] == "radvlm_grpo.install_metrics"
+    assert (
+        json.loads((second.parent / "toy.json").read_text())["installed_by"]
+        == "radvlm_grpo.evaluation.install_modules"
+    )
     with pytest.raises(ValueError):
         install_metrics(metrics, cache, names=["nope"])
     with pytest.raises(FileNotFoundError):
@@ -106,7 +114,9 @@ def test_evaluate_load_by_name_offline_from_another_directory(tmp_path):
         "OMP_NUM_THREADS": "1",
         "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
     }
-    subprocess.run([sys.executable, "-m", "radvlm_grpo.install_metrics"], env=env, cwd=elsewhere, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "radvlm_grpo.evaluation.install_modules"], env=env, cwd=elsewhere, check=True
+    )
     # evaluate's top-level import pulls in transformers' pipelines (about 6 s, through its unrelated `evaluator`); the
     # module resolution and loading under test never touch transformers, so this process goes without it.
     code = textwrap.dedent(
@@ -117,7 +127,7 @@ def test_evaluate_load_by_name_offline_from_another_directory(tmp_path):
         del sys.modules["transformers"]
 
         import json
-        from radvlm_grpo.install_metrics import default_modules_cache
+        from radvlm_grpo.evaluation.install_modules import default_modules_cache
 
         truth = [[0.38, 0.47, 0.76, 0.62]]
         soft_f1 = evaluate.load("soft_f1", keep_in_memory=True)

@@ -33,8 +33,8 @@ from radvlm_grpo.evaluation.report_metrics import (
     gleu_statistic,
     lexical_statistics,
 )
-from radvlm_grpo.grounding_eval import evaluate_grounding, grounding_map
-from radvlm_grpo.lexical import corpus_bleu, google_bleu, rouge_l_scores
+from radvlm_grpo.metrics.grounding_ap import evaluate_grounding, grounding_map
+from radvlm_grpo.metrics.lexical import corpus_bleu, google_bleu, rouge_l_scores
 
 WORDS = "the heart is normal in size no pleural effusion small left basal atelectasis mild edema . ,".split()
 

@@ -6,7 +6,7 @@ import pytest
 from datasets import load_from_disk
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from radvlm_grpo.generation import (
+from radvlm_grpo.models.generation import (
     GenerationRequest,
     GenerationResult,
     SamplingSettings,

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from radvlm_grpo.grounding_eval import (
+from radvlm_grpo.metrics.grounding_ap import (
     boxes_from_texts,
     coco_ap,
     evaluate_grounding,
@@ -13,7 +13,7 @@ from radvlm_grpo.grounding_eval import (
     sample_ap,
     voc_ap,
 )
-from radvlm_grpo.soft_f1 import (
+from radvlm_grpo.metrics.soft_f1 import (
     DEV,
     PAPER,
     hungarian_iou_from_stats,

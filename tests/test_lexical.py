@@ -2,7 +2,14 @@
 
 import pytest
 
-from radvlm_grpo.lexical import bleu_scores, corpus_bleu, gleu_scores, google_bleu, rouge_l_scores, tokenize_13a
+from radvlm_grpo.metrics.lexical import (
+    bleu_scores,
+    corpus_bleu,
+    gleu_scores,
+    google_bleu,
+    rouge_l_scores,
+    tokenize_13a,
+)
 
 # The examples of evaluate's google_bleu metric (its docstring states the rounded outputs 0.44, 0.61, 0.53, 0.4).
 P1 = "It is a guide to action which ensures that the rubber duck always disobeys the commands of the cat"

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from radvlm_grpo import prompts
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING, REPORT_GENERATION
+from radvlm_grpo.vocab import prompts
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING, REPORT_GENERATION
 
 BOX_RE = re.compile(r"\[([-\d.]+), ([-\d.]+), ([-\d.]+), ([-\d.]+)\]")
 

@@ -20,11 +20,12 @@ from PIL import Image
 
 from radvlm_grpo.data.nih import convert_nih, load_nih_files, normalise_box, parse_bbox_row
 from radvlm_grpo.data.open_i import convert_open_i, load_open_i_rows
-from radvlm_grpo.data.public import SPLITS, PreparePublicDataConfig, assign_split, prepare_public_dataset
+from radvlm_grpo.data.prepare_public import PreparePublicDataConfig, prepare_public_dataset
+from radvlm_grpo.data.public import SPLITS, assign_split
 from radvlm_grpo.data.radvlm_json import ImageLoadError
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, REPORT_GENERATION
-from radvlm_grpo.hub import NoDerivativesError, push_dataset
-from radvlm_grpo.prompts import LOCATION_QUESTIONS, REPORT_QUESTIONS
+from radvlm_grpo.publishing.hub import NoDerivativesError, push_dataset
+from radvlm_grpo.vocab.prompts import LOCATION_QUESTIONS, REPORT_QUESTIONS
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, REPORT_GENERATION
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -400,7 +401,7 @@ def test_merge_lora_gives_a_plain_checkpoint_with_the_adapters_outputs(tmp_path,
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
-    from radvlm_grpo.model_utils import merge_lora
+    from radvlm_grpo.models.loading import merge_lora
 
     base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     lora = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))

@@ -11,21 +11,19 @@ from huggingface_hub import DatasetCard, ModelCard
 from huggingface_hub.errors import EntryNotFoundError
 from PIL import Image as PILImage
 
-from radvlm_grpo.cards import (
+from radvlm_grpo.evaluation.card import EvaluationSummary, apply_evaluation, push_evaluation
+from radvlm_grpo.publishing.cards import (
     EVALUATION_END,
     EVALUATION_START,
     CardInfo,
-    EvaluationSummary,
-    apply_evaluation,
     render_model_card,
     write_model_card,
 )
-from radvlm_grpo.hub import (
+from radvlm_grpo.publishing.hub import (
     CredentialedDataError,
     credentialed_sources,
     files_to_push,
     push_dataset,
-    push_evaluation,
     push_folder,
 )
 
@@ -63,8 +61,9 @@ def metric_values(card: ModelCard) -> dict:
 
 def test_evaluation_round_trips_through_the_card_metadata(tmp_path):
     info = CardInfo(model_id="me/RadVLM-test", stage="grpo", base_model="Qwen/Qwen3-VL-8B-Instruct")
-    info.evaluation = summary()
-    card = ModelCard.load(write_model_card(tmp_path, info))
+    path = write_model_card(tmp_path, info)
+    apply_evaluation(ModelCard.load(path), summary()).save(path)
+    card = ModelCard.load(path)
     assert card.data.model_name == "RadVLM-test"
     assert metric_values(card) == {
         ("report_generation", "rouge_l"): 29.94,  # % as in the tables
@@ -106,14 +105,14 @@ def test_a_card_without_an_evaluation_section_gets_one_before_intended_use():
 
 
 def test_model_index_names_a_local_test_set_honestly(tmp_path):
-    from radvlm_grpo.cards import eval_results
+    from radvlm_grpo.evaluation.card import eval_results
 
     plain = tmp_path / "synthetic" / "grpo"
     plain.mkdir(parents=True)
     results = eval_results(summary(dataset=str(plain)))
     # A folder name is no Hub dataset id: the type says "local", the name says which folder.
     assert {(r.dataset_type, r.dataset_name) for r in results} == {("local", "synthetic/grpo (local folder), test")}
-    from radvlm_grpo.cards import dataset_identity
+    from radvlm_grpo.evaluation.card import dataset_identity
 
     assert dataset_identity("me/radvlm-test") == ("me/radvlm-test", "radvlm-test")
     converted = tmp_path / "openi"
@@ -275,8 +274,9 @@ def test_the_token_never_reaches_cards_files_or_logs(tmp_path, monkeypatch, capl
     monkeypatch.setenv("HF_TOKEN", SECRET)
     caplog.set_level(logging.DEBUG)
     folder = tmp_path / "model"
-    info = CardInfo(model_id="me/m", stage="sft", recipe_text="learning_rate: 1.0e-05\n", evaluation=summary())
+    info = CardInfo(model_id="me/m", stage="sft", recipe_text="learning_rate: 1.0e-05\n")
     card_path = write_model_card(folder, info)
+    apply_evaluation(ModelCard.load(card_path), summary()).save(card_path)
     api = recording_api(tmp_path)
     push_folder(folder, "me/m", api=api)
     push_dataset(tiny_dataset(), "me/d", sources=["mimic-cxr"], api=api)

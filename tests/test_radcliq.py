@@ -165,7 +165,9 @@ def test_evaluate_modules_load_by_name_offline(tmp_path):
     }
     env.pop("RADVLM_SCORER_WEIGHTS_DIR", None)
     names = ["radcliq", "chexbert_f1", "radgraph_f1"]
-    subprocess.run([sys.executable, "-m", "radvlm_grpo.install_metrics", *names], env=env, cwd=elsewhere, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "radvlm_grpo.evaluation.install_modules", *names], env=env, cwd=elsewhere, check=True
+    )
     code = textwrap.dedent(
         f"""
         import json

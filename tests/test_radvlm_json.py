@@ -31,7 +31,7 @@ from radvlm_grpo.data.radvlm_json import (
     task_from_text,
     to_rgb,
 )
-from radvlm_grpo.data.schema import GRPO_FEATURES, SFT_FEATURES
+from radvlm_grpo.vocab.schema import GRPO_FEATURES, SFT_FEATURES
 
 REPO = Path(__file__).resolve().parents[1]
 GROUNDING_ANSWER = "The bounding box for this observation is [0.12, 0.3, 0.45, 0.5] and [0.5, 0.31, 0.9, 0.6]."
@@ -440,12 +440,12 @@ def test_parallel_conversion_names_the_missing_image(tmp_path, radvlm_files):
 
 
 def test_push_to_hub_is_private_gated_and_refused_public(monkeypatch, radvlm_files):
-    from radvlm_grpo.hub import CredentialedDataError
+    from radvlm_grpo.publishing.hub import CredentialedDataError
 
     calls = []
 
     def fake_push(dataset, repo_id, sources, private=None, allow_public_credentialed=False, **kwargs):
-        from radvlm_grpo.hub import push_dataset
+        from radvlm_grpo.publishing.hub import push_dataset
 
         calls.append((repo_id, list(dataset), private))
         # The real guard runs with a mock API, so nothing reaches the Hub.

@@ -7,7 +7,7 @@ import yaml
 from trl import GRPOConfig, ModelConfig, SFTConfig
 
 from radvlm_grpo.cli import UserError
-from radvlm_grpo.configs import GRPOScriptArguments, SFTScriptArguments, parse_recipe
+from radvlm_grpo.training.configs import GRPOScriptArguments, SFTScriptArguments, parse_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 GRPO_VARIANTS = ("grpo", "grpo_thinking", "grpo_grounding", "grpo_grounding_thinking")

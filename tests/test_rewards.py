@@ -8,15 +8,15 @@ import time
 import numpy as np
 import pytest
 
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, PHRASE_GROUNDING, REPORT_GENERATION
-from radvlm_grpo.grounding_eval import coco_ap, evaluate_grounding, grounding_map
+from radvlm_grpo.metrics.grounding_ap import coco_ap, evaluate_grounding, grounding_map
+from radvlm_grpo.metrics.soft_f1 import soft_f1_batch
 from radvlm_grpo.rewards import (
     REWARD_REGISTRY,
     completion_text,
     get_reward_funcs,
     register_reward,
 )
-from radvlm_grpo.soft_f1 import soft_f1_batch
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, PHRASE_GROUNDING, REPORT_GENERATION
 
 FIG1_IOU = 0.0407 / 0.0683  # 0.596, see test_boxes.py
 FIG1_ANSWER = "Cardiomegaly at [0.35, 0.51, 0.75, 0.64]"
@@ -239,7 +239,7 @@ def test_fuzz_every_reward_and_metric():
     refs = [np.array(FIG1_TRUTH)] * n
     report = evaluate_grounding(texts, refs, columns["task"], thinking=True)
     assert all(math.isfinite(v) for task in report.values() for v in task.values())
-    from radvlm_grpo.boxes import parse_boxes_batch
+    from radvlm_grpo.vocab.boxes import parse_boxes_batch
 
     preds = parse_boxes_batch(texts)
     assert np.isfinite(soft_f1_batch(preds, refs)).all()
@@ -253,7 +253,7 @@ def test_an_exact_answer_scores_exactly_one_against_a_float32_boxes_column():
     """The GRPO `boxes` column as datasets stores it (float32): the written boxes are what the answer is matched to."""
     import datasets
 
-    from radvlm_grpo.data.schema import GRPO_FEATURES
+    from radvlm_grpo.vocab.schema import GRPO_FEATURES
 
     truth = [[0.35, 0.51, 0.75, 0.64], [0.1, 0.2, 0.3, 0.45]]
     column = datasets.Dataset.from_dict(

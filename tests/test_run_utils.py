@@ -3,8 +3,8 @@ from types import SimpleNamespace
 
 from huggingface_hub import ModelCard
 
-from radvlm_grpo.cards import CardInfo, write_model_card
-from radvlm_grpo.run_utils import LogFileProgressCallback, last_complete_checkpoint, use_project_card
+from radvlm_grpo.publishing.cards import CardInfo, write_model_card
+from radvlm_grpo.training.run_utils import LogFileProgressCallback, last_complete_checkpoint, use_project_card
 
 
 def test_resume_skips_a_checkpoint_whose_save_did_not_finish(tmp_path, caplog):
@@ -64,7 +64,7 @@ def test_the_run_card_replaces_trls_placeholder_and_says_the_run_is_unfinished(t
 def test_log_file_progress_hides_nested_bars_only_while_training(monkeypatch):
     import transformers
 
-    monkeypatch.setattr("radvlm_grpo.run_utils._writes_to_terminal", lambda: False)
+    monkeypatch.setattr("radvlm_grpo.training.run_utils._writes_to_terminal", lambda: False)
     callback = LogFileProgressCallback()
     state = SimpleNamespace(is_world_process_zero=True, max_steps=3, global_step=0)
     assert transformers.utils.logging.is_progress_bar_enabled()

@@ -71,7 +71,7 @@ def test_sft_trains_saves_and_resumes(monkeypatch, tmp_path, tiny_model_dir, syn
 
 
 def test_sft_fails_early_on_missing_inputs(monkeypatch, tmp_path, tiny_model_dir, synthetic_dir):
-    with pytest.raises(FileNotFoundError, match="radvlm_grpo.tiny"):
+    with pytest.raises(FileNotFoundError, match="radvlm_grpo.models.tiny"):
         run_sft(monkeypatch, *demo_args(tmp_path / "missing/model/dir", synthetic_dir, tmp_path / "o", 1))
     # GRPO-schema data handed to SFT: a clear error naming the missing columns.
     args = demo_args(tiny_model_dir, synthetic_dir, tmp_path / "o", 1)

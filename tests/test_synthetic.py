@@ -13,14 +13,6 @@ from datasets import load_from_disk
 from PIL import Image
 
 from radvlm_grpo.data import synthetic
-from radvlm_grpo.data.schema import (
-    ABNORMALITY_GROUNDING,
-    GRPO_FEATURES,
-    GRPO_TASKS,
-    PHRASE_GROUNDING,
-    REPORT_GENERATION,
-    SFT_FEATURES,
-)
 from radvlm_grpo.data.synthetic import SyntheticConfig, build_examples, build_synthetic_dataset, make_scene, row_rng
 from radvlm_grpo.data.synthetic_tasks import (
     NORMAL_REPORT,
@@ -29,6 +21,14 @@ from radvlm_grpo.data.synthetic_tasks import (
     to_dataset_dict,
     vocabulary,
     write_report,
+)
+from radvlm_grpo.vocab.schema import (
+    ABNORMALITY_GROUNDING,
+    GRPO_FEATURES,
+    GRPO_TASKS,
+    PHRASE_GROUNDING,
+    REPORT_GENERATION,
+    SFT_FEATURES,
 )
 
 BOX_RE = re.compile(r"\[([-\d.]+), ([-\d.]+), ([-\d.]+), ([-\d.]+)\]")

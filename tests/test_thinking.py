@@ -2,8 +2,8 @@
 
 import pytest
 
-from radvlm_grpo import thinking
-from radvlm_grpo.thinking import extract_answer, has_think_close, is_too_short
+from radvlm_grpo.metrics import thinking
+from radvlm_grpo.metrics.thinking import extract_answer, has_think_close, is_too_short
 
 TWO_BLOCKS = "<think>first thoughts</think> draft [0.1, 0.1, 0.2, 0.2] <think>more</think>  final answer  "
 

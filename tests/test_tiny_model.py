@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 from trl.chat_template_utils import qwen3_vl_chat_template
 
-from radvlm_grpo.tiny import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS, TinyModelConfig, build_tiny_model, main
+from radvlm_grpo.models.tiny import QWEN_ADDED_TOKENS, QWEN_SPECIAL_TOKENS, TinyModelConfig, build_tiny_model, main
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,8 @@ def test_cli_and_config_validation(tmp_path):
 
 
 def test_tokenizer_corpus_does_not_depend_on_the_install_location(monkeypatch):
-    from radvlm_grpo import prompts
-    from radvlm_grpo.tiny import _tokenizer_corpus
+    from radvlm_grpo.models.tiny import _tokenizer_corpus
+    from radvlm_grpo.vocab import prompts
 
     before = _tokenizer_corpus(0)
     monkeypatch.setattr(prompts, "__file__", "/somewhere/else/prompts.py")

@@ -77,7 +77,7 @@ print("imports ok")
 EOF
 
 ########## phase 1: tiny model on CUDA
-phase build_tiny 60 $PY -m radvlm_grpo.tiny "$W/tiny" || exit 5
+phase build_tiny 60 $PY -m radvlm_grpo.models.tiny "$W/tiny" || exit 5
 phase build_data 60 $PY -m radvlm_grpo.data.synthetic "$W/syn/grpo" --schema grpo --train-size 256 --validation-size 16 --test-size 16 || exit 6
 GRPO=($PY benchmarks/gpu/grpo_timed.py recipes/demo/grpo_grounding.yaml --use_cpu "$CPU_FLAG" --bf16 true
     --save_strategy no --logging_steps 1 --report_to none --dataset_name "$W/syn/grpo")

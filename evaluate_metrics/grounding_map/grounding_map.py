@@ -1,12 +1,12 @@
 """RadVLM's grounding mAP@0.5 and average IoU (the metrics of RadVLM-GRPO's Table 2).
 
-A thin `evaluate` module over `radvlm_grpo.grounding_eval`, where the definitions are documented and tested.
+A thin `evaluate` module over `radvlm_grpo.metrics.grounding_ap`, where the definitions are documented and tested.
 """
 
 import datasets
 import evaluate
 
-from radvlm_grpo.grounding_eval import ANSWER_MAX_CHARS, boxes_from_texts, coco_ap, grounding_map
+from radvlm_grpo.metrics.grounding_ap import ANSWER_MAX_CHARS, boxes_from_texts, coco_ap, grounding_map
 
 _CITATION = """\
 @article{gundersen2025radvlmgrpo,

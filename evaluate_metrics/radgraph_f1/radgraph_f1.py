@@ -8,8 +8,8 @@ import datasets
 import evaluate
 import numpy as np
 
+from radvlm_grpo.metrics.thinking import REWARD_MAX_CHARS
 from radvlm_grpo.scorers.radgraph import DEFAULT_MODEL_TYPE, F1RadGraph
-from radvlm_grpo.thinking import REWARD_MAX_CHARS
 
 _CITATION = """\
 @inproceedings{delbrouck-etal-2024-radgraph,

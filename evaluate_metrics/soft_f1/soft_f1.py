@@ -1,6 +1,6 @@
 """Hungarian soft-F1 between the boxes of model answers and true boxes (RadVLM-GRPO's grounding reward).
 
-A thin `evaluate` module over `radvlm_grpo`: the scoring lives in `radvlm_grpo.soft_f1`, so the metric, the reward
+A thin `evaluate` module over `radvlm_grpo`: the scoring lives in `radvlm_grpo.metrics.soft_f1`, so the metric, the reward
 and the tests share one implementation.
 """
 
@@ -8,8 +8,8 @@ import datasets
 import evaluate
 import numpy as np
 
-from radvlm_grpo.grounding_eval import ANSWER_MAX_CHARS, boxes_from_texts
-from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
+from radvlm_grpo.metrics.grounding_ap import ANSWER_MAX_CHARS, boxes_from_texts
+from radvlm_grpo.metrics.soft_f1 import PAPER, soft_f1_batch
 
 _CITATION = """\
 @article{gundersen2025radvlmgrpo,

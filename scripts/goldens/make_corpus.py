@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from radvlm_grpo.data.synthetic import Finding
+from radvlm_grpo.data.synthetic_scene import Finding
 from radvlm_grpo.data.synthetic_tasks import SIDES, SIZES, ZONES, finding_text, write_report
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "scorers" / "corpus.json"

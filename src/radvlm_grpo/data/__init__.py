@@ -1,1 +1,1 @@
-"""Dataset schema, synthetic CXR data, converters and loading."""
+"""Dataset converters (RadVLM JSON, Open-i, NIH), synthetic chest X-rays, cold-start traces, mixing and loading."""

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from datasets import Dataset
 
-from radvlm_grpo.data.schema import REPORT_GENERATION
-from radvlm_grpo.prompts import THINK_SUFFIX
+from radvlm_grpo.vocab.prompts import THINK_SUFFIX
+from radvlm_grpo.vocab.schema import REPORT_GENERATION
 
 
 def _edit_question(content: list[dict], new_text: str | None, suffix: str) -> list[dict]:

@@ -45,11 +45,11 @@ from radvlm_grpo.data.public import (
     ArchiveMember,
     assign_split,
     build_datasets,
-    encode_image,
+    encode_or_skip,
 )
 from radvlm_grpo.data.radvlm_json import ImageLoadError, ImageOptions
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, user_turn
-from radvlm_grpo.prompts import grounding_answer, grounding_question
+from radvlm_grpo.vocab.prompts import grounding_answer, grounding_question
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, user_turn
 
 logger = logging.getLogger(__name__)
 
@@ -154,14 +154,10 @@ def nih_rows(
             continue
         if image_name not in encoded:
             encoded.clear()  # one image's rows are consecutive in the file: keep only the current image
-            try:
-                encoded[image_name] = encode_image(images[image_name], row_id, options)
-            except ImageLoadError as err:
-                if not options.skip_missing_images:
-                    raise
-                stats["skipped_unreadable_image"] += 1
-                logger.warning("%s (skipped)", err)
+            result = encode_or_skip(images[image_name], row_id, options, stats)
+            if result is None:
                 continue
+            encoded[image_name] = result
             _count_image_size(image_name, encoded[image_name][1], stats)
         stored = encoded[image_name][0]
         valid = frame_boxes(pixel_boxes, row_id, stats)

@@ -29,10 +29,10 @@ from typing import Any
 
 from datasets import DatasetDict
 
-from radvlm_grpo.data.public import DEFAULT_RATIOS, DEFAULT_SEED, assign_split, build_datasets, encode_image
-from radvlm_grpo.data.radvlm_json import ImageLoadError, ImageOptions
-from radvlm_grpo.data.schema import REPORT_GENERATION, user_turn
-from radvlm_grpo.prompts import report_question
+from radvlm_grpo.data.public import DEFAULT_RATIOS, DEFAULT_SEED, assign_split, build_datasets, encode_or_skip
+from radvlm_grpo.data.radvlm_json import ImageOptions
+from radvlm_grpo.vocab.prompts import report_question
+from radvlm_grpo.vocab.schema import REPORT_GENERATION, user_turn
 
 logger = logging.getLogger(__name__)
 
@@ -113,14 +113,10 @@ def open_i_rows(
         for view, image in kept:
             seen[view] += 1
             row_id = f"{ID_PREFIX}-{uid}-{view}" + (f"-{seen[view]}" if counts[view] > 1 else "")
-            try:
-                stored, _ = encode_image(image, row_id, options)
-            except ImageLoadError as err:
-                if not options.skip_missing_images:
-                    raise
-                stats["skipped_unreadable_image"] += 1
-                logger.warning("%s (skipped)", err)
+            result = encode_or_skip(image, row_id, options, stats)
+            if result is None:
                 continue
+            stored = result[0]
             rng = random.Random(f"{seed}:{row_id}")
             stats[f"report_from_{section}"] += 1
             stats[f"rows_{split}"] += 1

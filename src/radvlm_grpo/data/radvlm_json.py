@@ -41,8 +41,10 @@ from datasets.exceptions import DatasetGenerationError
 from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
-from radvlm_grpo.boxes import BOX_PATTERN, parse_boxes, valid_mask
-from radvlm_grpo.data.schema import (
+from radvlm_grpo.publishing.hub import push_dataset
+from radvlm_grpo.vocab.boxes import BOX_PATTERN, parse_boxes, valid_mask
+from radvlm_grpo.vocab.prompts import LOCATION_QUESTIONS, PHRASE_QUESTIONS, REPORT_QUESTIONS, THINK_SUFFIX
+from radvlm_grpo.vocab.schema import (
     ABNORMALITY_DETECTION,
     ABNORMALITY_GROUNDING,
     ALL_TASKS,
@@ -57,8 +59,6 @@ from radvlm_grpo.data.schema import (
     REPORT_GENERATION,
     SFT_FEATURES,
 )
-from radvlm_grpo.hub import push_dataset
-from radvlm_grpo.prompts import LOCATION_QUESTIONS, PHRASE_QUESTIONS, REPORT_QUESTIONS, THINK_SUFFIX
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ ID_PREFIX_TASKS = {
 }
 
 # Questions of the SFT-only tasks (create_instructions.py: generate_instruction_abnormalities_grouped and
-# generate_instruction_abnormalities); the report and grounding questions come from radvlm_grpo.prompts.
+# generate_instruction_abnormalities); the report and grounding questions come from radvlm_grpo.vocab.prompts.
 DETECTION_QUESTIONS = (
     "Could you indicate if there are any abnormalities on this Chest X-ray and their locations?",
     "Are abnormalities present on this Chest X-ray? Where exactly can they be found?",

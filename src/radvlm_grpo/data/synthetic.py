@@ -25,10 +25,11 @@ import numpy as np
 from datasets import DatasetDict
 from PIL import Image
 
-from radvlm_grpo.boxes import Box
 from radvlm_grpo.cli import run_cli
-from radvlm_grpo.data.schema import GRPO_TASKS
+from radvlm_grpo.data.synthetic_scene import Finding, Scene, mask_box
 from radvlm_grpo.data.synthetic_tasks import REQUIRES, SIDES, ZONES, finding_text, task_text, to_dataset_dict
+from radvlm_grpo.vocab.boxes import Box
+from radvlm_grpo.vocab.schema import GRPO_TASKS
 
 SPLITS = ("train", "validation", "test")
 FINDING_KINDS = ("consolidation", "nodule", "effusion", "cardiomegaly", "ett", "pacemaker")
@@ -81,33 +82,6 @@ class SyntheticConfig:
         return {k: getattr(self, f"p_{k}") for k in FINDING_KINDS}
 
 
-@dataclass
-class Finding:
-    """One drawn finding: ``label`` is its abnormality-grounding name (None for devices); ``masks`` are the pixels
-    drawn, one mask per box (two for bilateral effusions), and ``boxes`` their tight boxes."""
-
-    kind: str
-    label: str | None
-    phrase: str
-    sentence: str
-    masks: list[np.ndarray] = field(repr=False, compare=False)
-    side: str | None = None
-    zone: str | None = None
-    boxes: list[Box] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.boxes = [mask_box(m) for m in self.masks]
-
-
-@dataclass
-class Scene:
-    """An image (H x W uint8 grey levels) with its findings and the boxes of its anatomical regions."""
-
-    image: np.ndarray
-    findings: list[Finding]
-    regions: dict[str, Box]
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Geometry helpers (normalised coordinates: x to the right, y down, pixel centres at (i + 0.5) / size).
 
@@ -141,19 +115,6 @@ def _mottle(rng: np.random.Generator, size: int, std: float) -> np.ndarray:
     """Smooth film mottle: coarse Gaussian noise upsampled bilinearly (no fine grain, so PNGs stay small and fast)."""
     coarse = rng.standard_normal((9, 9), dtype=np.float32) * std
     return np.asarray(Image.fromarray(coarse, mode="F").resize((size, size), Image.Resampling.BILINEAR))
-
-
-def mask_box(mask: np.ndarray) -> Box | None:
-    """Tight box of a mask on the 0.01 grid (floor the start, ceil the end), so it always covers every pixel.
-
-    Integer arithmetic keeps the values exact: ``k / 100`` prints with two decimals at most.
-    """
-    rows, cols = mask.any(axis=1), mask.any(axis=0)
-    if not rows.any():
-        return None
-    (h, w), r0, c0 = mask.shape, int(rows.argmax()), int(cols.argmax())
-    r1, c1 = h - int(rows[::-1].argmax()), w - int(cols[::-1].argmax())
-    return [(100 * c0 // w) / 100, (100 * r0 // h) / 100, -(-100 * c1 // w) / 100, -(-100 * r1 // h) / 100]
 
 
 def _zone_masks(lung: np.ndarray) -> dict[str, np.ndarray]:
@@ -397,7 +358,7 @@ def build_examples(config: SyntheticConfig) -> dict[str, list[dict]]:
 
 
 def build_synthetic_dataset(config: SyntheticConfig, schema: str = "sft") -> DatasetDict:
-    """A ``DatasetDict`` (train/validation/test) in the SFT or GRPO schema of ``radvlm_grpo.data.schema``."""
+    """A ``DatasetDict`` (train/validation/test) in the SFT or GRPO schema of ``radvlm_grpo.vocab.schema``."""
     return to_dataset_dict(build_examples(config), schema)
 
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 
 from datasets import Dataset, DatasetDict
 
-from radvlm_grpo.boxes import Box
-from radvlm_grpo.data.schema import (
+from radvlm_grpo.vocab.boxes import Box
+from radvlm_grpo.vocab.prompts import grounding_answer, grounding_question, report_question
+from radvlm_grpo.vocab.schema import (
     ABNORMALITY_GROUNDING,
     ANATOMICAL_GROUNDING,
     GRPO_FEATURES,
@@ -23,10 +24,9 @@ from radvlm_grpo.data.schema import (
     assistant_turn,
     user_turn,
 )
-from radvlm_grpo.prompts import grounding_answer, grounding_question, report_question
 
 if TYPE_CHECKING:
-    from radvlm_grpo.data.synthetic import Finding, Scene
+    from radvlm_grpo.data.synthetic_scene import Finding, Scene
 
 SIDES = ("right", "left")
 ZONES = ("upper", "mid", "lower")

@@ -23,7 +23,7 @@ import numpy as np
 
 from radvlm_grpo.evaluation.bootstrap import Statistic, mean_statistic
 from radvlm_grpo.evaluation.report_metrics import chexbert_per_condition, chexbert_statistics
-from radvlm_grpo.thinking import REWARD_MAX_CHARS, is_too_short
+from radvlm_grpo.metrics.thinking import REWARD_MAX_CHARS, is_too_short
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from radvlm_grpo.cli import run_cli
-from radvlm_grpo.data.schema import REPORT_GENERATION
 from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING
+from radvlm_grpo.vocab.schema import REPORT_GENERATION
 
 # (benchmark in metrics.json, metric, label, digits)
 COMPARED = (

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from radvlm_grpo.data.schema import GRPO_TASKS
 from radvlm_grpo.evaluation.clinical import CLINICAL_METRICS
-from radvlm_grpo.prompts import QWEN3VL_BASELINE_REPORT_PROMPT
-from radvlm_grpo.thinking import FIRST, LAST
+from radvlm_grpo.metrics.thinking import FIRST, LAST
+from radvlm_grpo.vocab.prompts import QWEN3VL_BASELINE_REPORT_PROMPT
+from radvlm_grpo.vocab.schema import GRPO_TASKS
 
 BACKENDS = ("auto", "vllm", "transformers")
 

@@ -1,7 +1,7 @@
 """Grounding metrics of Table 2 per benchmark, as bootstrap-ready statistics.
 
-The numbers are ``radvlm_grpo.grounding_eval``'s (RadVLM's per-sample mAP@0.5 and pooled average IoU) and
-``radvlm_grpo.soft_f1``'s (the paper's Hungarian soft-F1); this module only splits rows into benchmarks and exposes
+The numbers are ``radvlm_grpo.metrics.grounding_ap``'s (RadVLM's per-sample mAP@0.5 and pooled average IoU) and
+``radvlm_grpo.metrics.soft_f1``'s (the paper's Hungarian soft-F1); this module only splits rows into benchmarks and exposes
 each metric as additive per-sample statistics (mAP and soft-F1: means; average IoU: IoU sum over pairs).
 
 A benchmark is a task on one source dataset: ``<task>/<source>``. Table 2 reports four of them (Chest ImaGenome
@@ -19,11 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from radvlm_grpo.boxes import iou_matrix
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING
 from radvlm_grpo.evaluation.bootstrap import Statistic, mean_statistic, ratio_statistic
-from radvlm_grpo.grounding_eval import sample_ap
-from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
+from radvlm_grpo.metrics.grounding_ap import sample_ap
+from radvlm_grpo.metrics.iou import iou_matrix
+from radvlm_grpo.metrics.soft_f1 import PAPER, soft_f1_batch
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING
 
 ANATOMY_CIG = f"{ANATOMICAL_GROUNDING}/chest-imagenome"
 ABNORMALITY_VINDR = f"{ABNORMALITY_GROUNDING}/vindr-cxr"

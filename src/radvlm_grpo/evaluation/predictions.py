@@ -15,7 +15,8 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from radvlm_grpo.generation import (
+from radvlm_grpo.metrics.thinking import EVAL_MAX_CHARS, THINK_CLOSE, Occurrence, extract_answer
+from radvlm_grpo.models.generation import (
     GenerationRequest,
     GenerationResult,
     SamplingSettings,
@@ -24,7 +25,6 @@ from radvlm_grpo.generation import (
     generate_all,
     vllm_available,
 )
-from radvlm_grpo.thinking import EVAL_MAX_CHARS, THINK_CLOSE, Occurrence, extract_answer
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def build_generator(args, sampling: SamplingSettings, backend: str):
     import torch
     from trl import ModelConfig
 
-    from radvlm_grpo.model_utils import get_model, get_processor
+    from radvlm_grpo.models.loading import get_model, get_processor
 
     model_args = ModelConfig(
         model_name_or_path=args.model_name_or_path, model_revision=args.model_revision, dtype=args.dtype

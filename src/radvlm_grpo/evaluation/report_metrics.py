@@ -1,6 +1,6 @@
 """Report-generation metrics of Table 1 as bootstrap-ready statistics (see ``bootstrap.Statistic``).
 
-Lexical metrics are computed here from ``radvlm_grpo.lexical``'s tokenisation: ROUGE-L (mean of per-report F), corpus
+Lexical metrics are computed here from ``radvlm_grpo.metrics.lexical``'s tokenisation: ROUGE-L (mean of per-report F), corpus
 BLEU-4 and corpus GLEU (Google-BLEU) from per-report n-gram counts, so that every bootstrap resample gives the corpus
 value of its pairs (they equal NLTK's ``corpus_bleu``/``corpus_gleu`` on the same tokens, which the tests check).
 CheXbert F1 is computed from per-report condition labels (micro and macro over the 14 conditions and the usual 5),
@@ -18,7 +18,7 @@ import numpy as np
 from nltk.util import everygrams, ngrams
 
 from radvlm_grpo.evaluation.bootstrap import Statistic, mean_statistic, ratio_of_sums
-from radvlm_grpo.lexical import rouge_l_scores, tokenize_13a
+from radvlm_grpo.metrics.lexical import rouge_l_scores, tokenize_13a
 from radvlm_grpo.scorers.chexbert import CONDITIONS, CONDITIONS_5
 
 # CheXbert's condition order (f1chexbert 0.0.2) and the five conditions of the "5" scores.

@@ -28,14 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from radvlm_grpo.boxes import as_boxes, parse_boxes
-from radvlm_grpo.cards import EVALUATION_START, CardInfo, EvaluationSummary, apply_evaluation, render_model_card
-from radvlm_grpo.configs import Recipe
 from radvlm_grpo.data.conversation import edit_prompts
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
-from radvlm_grpo.data.schema import GRPO_TASKS, REPORT_GENERATION, check_columns
 from radvlm_grpo.evaluation import figures
 from radvlm_grpo.evaluation.bootstrap import Interval, Statistic, bootstrap
+from radvlm_grpo.evaluation.card import EvaluationSummary, apply_evaluation, push_evaluation
 from radvlm_grpo.evaluation.clinical import ClinicalPlan, clinical_statistics, plan_clinical_metrics
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.grounding_metrics import (
@@ -63,8 +60,12 @@ from radvlm_grpo.evaluation.tables import (
     results_markdown,
     truncation_warning,
 )
-from radvlm_grpo.generation import SamplingSettings
-from radvlm_grpo.hub import HUB_EVALUATION_DIR
+from radvlm_grpo.models.generation import SamplingSettings
+from radvlm_grpo.publishing.cards import EVALUATION_START, CardInfo, render_model_card
+from radvlm_grpo.publishing.hub import HUB_EVALUATION_DIR
+from radvlm_grpo.training.configs import Recipe
+from radvlm_grpo.vocab.boxes import as_boxes, parse_boxes
+from radvlm_grpo.vocab.schema import GRPO_TASKS, REPORT_GENERATION, check_columns
 
 logger = logging.getLogger(__name__)
 
@@ -471,8 +472,6 @@ def run_evaluation(
         if updated is not None:
             logger.info(f"Evaluation merged into the model's own card {updated} (files in {PUBLISHED_DIR}/)")
     if args.push_to_hub:
-        from radvlm_grpo.hub import push_evaluation
-
         url = push_evaluation(
             repo_id=args.hub_model_id or args.model_name_or_path,
             summary=published_summary,

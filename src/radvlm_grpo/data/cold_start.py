@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from radvlm_grpo.boxes import parse_boxes
-from radvlm_grpo.data.schema import GROUNDING_TASKS, assistant_turn
-from radvlm_grpo.prompts import THINK_SUFFIX
-from radvlm_grpo.thinking import THINK_CLOSE
+from radvlm_grpo.metrics.thinking import THINK_CLOSE
+from radvlm_grpo.vocab.boxes import parse_boxes
+from radvlm_grpo.vocab.prompts import THINK_SUFFIX
+from radvlm_grpo.vocab.schema import GROUNDING_TASKS, assistant_turn
 
 THINK_OPEN = "<think>"
 
@@ -46,7 +46,7 @@ LEAK_PATTERNS = (
 )
 _LEAK_RE = re.compile("|".join(LEAK_PATTERNS), re.IGNORECASE)
 
-READING_GUIDE_PATH = Path(__file__).parent / "templates" / "cxr_reading_guide.md"
+READING_GUIDE_PATH = Path(__file__).resolve().parents[1] / "templates" / "cxr_reading_guide.md"
 
 
 def teacher_prompt(question: str, answer: str, guide: str | None = None) -> str:

@@ -20,7 +20,7 @@ def check_model_source(name_or_path: str) -> str:
 
 
 _HOW_TO_GET_A_MODEL = (
-    "Build the tiny demo model with `python -m radvlm_grpo.tiny data/tiny-qwen3-vl`, or set model_name_or_path to a "
+    "Build the tiny demo model with `python -m radvlm_grpo.models.tiny data/tiny-qwen3-vl`, or set model_name_or_path to a "
     "Hub id such as Qwen/Qwen3-VL-8B-Instruct (downloaded on first use; set HF_TOKEN for gated repos)."
 )
 

@@ -16,10 +16,10 @@ from transformers import ProgressCallback, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from radvlm_grpo.cards import CardInfo, render_model_card
-from radvlm_grpo.configs import ScriptArguments
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
-from radvlm_grpo.data.schema import check_columns
+from radvlm_grpo.publishing.cards import CardInfo, render_model_card
+from radvlm_grpo.training.configs import ScriptArguments
+from radvlm_grpo.vocab.schema import check_columns
 
 
 def setup_logging(logger: logging.Logger, training_args: TrainingArguments, *arg_objects) -> None:

@@ -6,7 +6,7 @@ here from nothing: a byte-level BPE tokenizer trained on radiology-style text (w
 ``assistant_only_loss`` works), a small image processor, and a two-stack model whose shapes follow Qwen3-VL's rules.
 
 Usage:
-    python -m radvlm_grpo.tiny OUT_DIR [--seed 0]
+    python -m radvlm_grpo.models.tiny OUT_DIR [--seed 0]
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _tokenizer_corpus(seed: int) -> list[str]:
     """Base sentences plus RadVLM's templates and the synthetic data's sentences, so the demo's words are in-vocab."""
     import random
 
-    from radvlm_grpo import prompts
     from radvlm_grpo.data.synthetic_tasks import vocabulary
+    from radvlm_grpo.vocab import prompts
 
     corpus = list(_BASE_CORPUS) + list(vocabulary())
     # Public names only: dunders such as __file__ would make the tokenizer depend on where the package is installed.

@@ -16,7 +16,7 @@ import trl
 import yaml
 
 from radvlm_grpo.cli import UserError, check_flags, check_recipe_keys, make_parser, one_line
-from radvlm_grpo.data.schema import ALL_TASKS
+from radvlm_grpo.vocab.schema import ALL_TASKS
 
 
 @dataclass

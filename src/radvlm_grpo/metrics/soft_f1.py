@@ -9,7 +9,7 @@ match that maximises the summed IoU and yields ``min(P, G)`` pairs). Two forms o
   precision = ``mass / (mass + P - n_hit)``, recall = ``mass / G`` and F1 = ``2PR / (P + R)`` (0.747 for Fig. 1). The
   code's 1e-8 guards are left out so that a perfect match scores exactly 1; they moved values by less than 1e-7.
 
-Both give 0 when there is no predicted or no true box. Box validity follows ``radvlm_grpo.boxes`` (invalid boxes have
+Both give 0 when there is no predicted or no true box. Box validity follows ``radvlm_grpo.vocab.boxes`` (invalid boxes have
 IoU 0, so they count as unmatched predictions).
 """
 
@@ -24,7 +24,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from radvlm_grpo.boxes import iou_matrix, pairwise_iou
+from radvlm_grpo.metrics.iou import iou_matrix, pairwise_iou
 
 PAPER = "paper"
 DEV = "dev"

@@ -1,4 +1,5 @@
-"""Publishing to the Hub: checkpoints with their card, datasets with theirs, and evaluation results into a card.
+"""Publishing to the Hub: checkpoints with their card and datasets with theirs (evaluation results go into a card
+through ``radvlm_grpo.evaluation.card.push_evaluation``).
 
 Models, data and results derived from credentialed sources must not become public by accident:
 
@@ -28,14 +29,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.errors import EntryNotFoundError
 from huggingface_hub.utils import DEFAULT_IGNORE_PATTERNS, filter_repo_objects
 
-from radvlm_grpo.cards import (
-    CardInfo,
-    DatasetCardInfo,
-    EvaluationSummary,
-    apply_evaluation,
-    render_dataset_card,
-    render_model_card,
-)
+from radvlm_grpo.publishing.cards import DatasetCardInfo, render_dataset_card
 
 logger = logging.getLogger(__name__)
 
@@ -323,30 +317,3 @@ def load_hub_card(repo_id: str, revision: str | None = None, api: HfApi | None =
     except EntryNotFoundError:
         return None
     return ModelCard.load(path)
-
-
-def push_evaluation(
-    repo_id: str,
-    summary: EvaluationSummary,
-    files: Mapping[str, str | Path],
-    revision: str | None = None,
-    api: HfApi | None = None,
-) -> str:
-    """Merge ``summary`` into the repo's card and commit it with ``files`` (path in repo -> local file) at once.
-
-    The repo must exist (push the checkpoint first); a repo without a card gets a new one.
-    """
-    api = api or HfApi()
-    card = load_hub_card(repo_id, revision, api) or render_model_card(CardInfo(model_id=repo_id, stage=None))
-    card = apply_evaluation(card, summary)
-    operations = [CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode())]
-    operations += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in sorted(files.items())]
-    logger.info(f"Pushing the evaluation ({len(operations)} files) to {repo_id}")
-    commit = api.create_commit(
-        repo_id,
-        operations,
-        commit_message=f"Add evaluation on {Path(summary.dataset).name} ({summary.split}) by radvlm-grpo",
-        repo_type="model",
-        revision=revision,
-    )
-    return str(commit)

@@ -7,7 +7,7 @@ command, which copies every ``evaluate_metrics/<name>/<name>.py`` into that layo
 idempotent: the hash is the script's SHA-256, an unchanged script is only touched (so it stays the newest), and older
 copies that this command wrote are removed. Set ``HF_EVALUATE_OFFLINE=1`` so that ``evaluate`` skips the Hub lookup.
 
-    python -m radvlm_grpo.install_metrics [--metrics-dir DIR] [--modules-cache DIR] [NAME ...]
+    python -m radvlm_grpo.evaluation.install_modules [--metrics-dir DIR] [--modules-cache DIR] [NAME ...]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from radvlm_grpo.cli import run_cli
 
 DYNAMIC_MODULES = "evaluate_modules"  # evaluate.config.MODULE_NAME_FOR_DYNAMIC_MODULES
 MARKER = "installed_by"
-DEFAULT_METRICS_DIR = Path(__file__).resolve().parents[2] / "evaluate_metrics"
+DEFAULT_METRICS_DIR = Path(__file__).resolve().parents[3] / "evaluate_metrics"
 
 
 def default_modules_cache() -> Path:

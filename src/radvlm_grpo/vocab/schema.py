@@ -73,7 +73,7 @@ def check_columns(column_names: Iterable[str], kind: str, source: str = "dataset
     missing = [c for c in required[kind] if c not in set(column_names)]
     if missing:
         raise ValueError(
-            f"{source} lacks the column(s) {missing} of the {kind.upper()} schema (see radvlm_grpo.data.schema). "
+            f"{source} lacks the column(s) {missing} of the {kind.upper()} schema (see radvlm_grpo.vocab.schema). "
             "Convert RadVLM JSON with `python scripts/prepare_data.py --json ... --schema sft|grpo` or build synthetic data with "
             "`python -m radvlm_grpo.data.synthetic OUT_DIR`."
         )

@@ -1,6 +1,6 @@
 """The clinical report rewards: ``radcliq`` (the paper's), ``bertscore`` and ``radgraph_f1`` (its ablations).
 
-They register themselves in ``radvlm_grpo.rewards`` (``get_reward_funcs(["radcliq"])``) and follow the authors'
+The registry (``radvlm_grpo.rewards.registry``) names them (``get_reward_funcs(["radcliq"])``) and follow the authors'
 reward workers (method.md 2.1, 2.4; spec README item 6):
 
 - the answer is the completion, or for thinking data the text after the last ``</think>``; answer and reference are
@@ -31,9 +31,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from radvlm_grpo.data.schema import REPORT_GENERATION
-from radvlm_grpo.rewards import RewardFunc, _column, _Reward, register_reward
-from radvlm_grpo.thinking import ABLATION_PENALTY, LAST, RADCLIQ_PENALTY, REWARD_MAX_CHARS, Occurrence, is_too_short
+from radvlm_grpo.metrics.thinking import (
+    ABLATION_PENALTY,
+    LAST,
+    RADCLIQ_PENALTY,
+    REWARD_MAX_CHARS,
+    Occurrence,
+    is_too_short,
+)
+from radvlm_grpo.rewards.base import RewardBase, RewardFunc
+from radvlm_grpo.vocab.schema import REPORT_GENERATION
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +138,7 @@ def get_scorer(kind: str, **config) -> Callable:
 # --- the reward ------------------------------------------------------------------------------------------------------
 
 
-class ClinicalReward(_Reward):
+class ClinicalReward(RewardBase):
     """A report reward scored by a clinical model on the lowercased answer and reference, cut to ``max_chars``."""
 
     def __init__(
@@ -180,19 +187,12 @@ class ClinicalReward(_Reward):
         return scores, subs, failed
 
     def __call__(self, completions: Sequence[object], log_metric: Callable | None = None, **columns) -> list:
-        n = len(completions)
-        handled = self._handled(columns, n)
-        solution_col = _column(columns, "solution", n) or [None] * n
-        answers = self._answers(completions)
-
-        rewards: list[float | None] = [None] * n
+        rewards: list[float | None] = [None] * len(completions)
         rows, preds, refs, missing_think, penalized = [], [], [], [], []
-        for i in range(n):
-            if not handled[i] or not isinstance(solution_col[i], str):
-                continue
-            missing_think.append(answers[i] is None)
-            pred = preprocess(answers[i], self.max_chars) if answers[i] is not None else None
-            ref = preprocess(solution_col[i], self.max_chars)
+        for i, answer, reference in self._report_rows(completions, columns):
+            missing_think.append(answer is None)
+            pred = preprocess(answer, self.max_chars) if answer is not None else None
+            ref = preprocess(reference, self.max_chars)
             if pred is None or is_too_short(pred) or is_too_short(ref):
                 rewards[i] = self.penalty
                 penalized.append(1.0)
@@ -218,7 +218,7 @@ class ClinicalReward(_Reward):
         return rewards
 
 
-# --- registry --------------------------------------------------------------------------------------------------------
+# --- factories --------------------------------------------------------------------------------------------------------
 
 
 def _scorer_config(weights_dir, device, batch_size, cache_size, **model) -> dict:
@@ -226,7 +226,7 @@ def _scorer_config(weights_dir, device, batch_size, cache_size, **model) -> dict
 
 
 # One factory per reward, with explicit keyword options: the registry reads each signature to route recipe options.
-def _radcliq(
+def radcliq_reward(
     thinking: bool = False,
     report_occurrence: Occurrence = LAST,
     scorer_device: str | None = None,
@@ -242,7 +242,7 @@ def _radcliq(
     return ClinicalReward("radcliq", config, thinking, report_occurrence, RADCLIQ_PENALTY, max_chars=report_max_chars)
 
 
-def _bertscore(
+def bertscore_reward(
     thinking: bool = False,
     report_occurrence: Occurrence = LAST,
     scorer_device: str | None = None,
@@ -257,7 +257,7 @@ def _bertscore(
     )
 
 
-def _radgraph_f1(
+def radgraph_f1_reward(
     thinking: bool = False,
     report_occurrence: Occurrence = LAST,
     scorer_device: str | None = None,
@@ -273,7 +273,3 @@ def _radgraph_f1(
     return ClinicalReward(
         "radgraph_f1", config, thinking, report_occurrence, ABLATION_PENALTY, max_chars=report_max_chars
     )
-
-
-for _name, _factory in (("radcliq", _radcliq), ("bertscore", _bertscore), ("radgraph_f1", _radgraph_f1)):
-    register_reward(_name, _factory, overwrite=True)

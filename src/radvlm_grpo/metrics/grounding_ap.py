@@ -10,7 +10,7 @@ RadVLM's mAP (method.md 4.2) is computed per sample, without confidences:
 
 RadVLM's "average IoU" is the mean IoU of *every* (predicted, true) pair, pooled over the samples that have both.
 A dataset-level COCO-style AP (pycocotools' class-agnostic matching, 101-point interpolation, IoU 0.50:0.95) is offered
-as an extra that does not depend on the per-sample averaging. Boxes follow ``radvlm_grpo.boxes`` (invalid boxes
+as an extra that does not depend on the per-sample averaging. Boxes follow ``radvlm_grpo.vocab.boxes`` (invalid boxes
 have IoU 0, so an invalid prediction is a false positive). RadVLM's own parser only read unsigned decimals; this one
 reads every box form, which changes nothing on well-formed answers.
 """
@@ -21,9 +21,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from radvlm_grpo.boxes import RADVLM_SCALE, as_boxes, iou_matrix, parse_boxes
-from radvlm_grpo.soft_f1 import PAPER, soft_f1_batch
-from radvlm_grpo.thinking import EVAL_MAX_CHARS, LAST, Occurrence, extract_answer
+from radvlm_grpo.metrics.iou import iou_matrix
+from radvlm_grpo.metrics.soft_f1 import PAPER, soft_f1_batch
+from radvlm_grpo.metrics.thinking import EVAL_MAX_CHARS, LAST, Occurrence, extract_answer
+from radvlm_grpo.vocab.boxes import RADVLM_SCALE, as_boxes, parse_boxes
 
 # An answer is read up to this many characters before its boxes are parsed (method.md 3.3: the authors cut answers to
 # 4,000 characters before scoring); ``boxes_from_texts(max_chars=None)`` reads all of it.

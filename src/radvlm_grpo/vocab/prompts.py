@@ -14,8 +14,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from radvlm_grpo.boxes import Box, format_boxes
-from radvlm_grpo.data.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING
+from radvlm_grpo.vocab.boxes import Box, format_boxes
+from radvlm_grpo.vocab.schema import ABNORMALITY_GROUNDING, ANATOMICAL_GROUNDING, PHRASE_GROUNDING
 
 THINK_SUFFIX = " /think"
 
@@ -151,7 +151,7 @@ def grounding_question(task: str, subject: str, rng: random.Random, thinking: bo
 
 
 def grounding_answer(task: str, subject: str, boxes: Sequence[Box], rng: random.Random) -> str:
-    """The answer of a grounding task, boxes written with :func:`radvlm_grpo.boxes.format_boxes`.
+    """The answer of a grounding task, boxes written with :func:`radvlm_grpo.vocab.boxes.format_boxes`.
 
     Phrase-grounding answers do not repeat the phrase; ``subject`` is used only by the location templates.
     """

@@ -1,0 +1,2 @@
+"""What the training scripts share: recipe configs (YAML + command line -> dataclasses) and run utilities (logging,
+datasets, resume, the progress card)."""
