@@ -88,6 +88,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         scorer_batch_size=script_args.scorer_batch_size,
         scorer_cache_size=script_args.scorer_cache_size,
         report_max_chars=script_args.report_max_chars,
+        finding_f1_empty=script_args.finding_f1_empty,
     )
     train_dataset, eval_dataset = load_splits(script_args, training_args, "grpo")
     prompt_edits = dict(

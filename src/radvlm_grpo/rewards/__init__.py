@@ -26,7 +26,7 @@ paper: real completions are far shorter, so it only bounds the cost of pathologi
 cut answer and reference to 2,048 (their ``report_max_chars``). True boxes from a float32 ``boxes`` column are
 matched as they were written (``vocab.boxes.undo_float32_storage``), so an exact answer scores exactly 1.
 
-Modules: ``base`` (what every reward shares), one per family (``grounding``, ``text``, ``clinical``), and ``registry``
+Modules: ``base`` (what every reward shares), one per family (``grounding``, ``text``, ``clinical``, ``demo``), and ``registry``
 (names to factories, ``get_reward_funcs``), which imports the families and is imported by none of them.
 """
 

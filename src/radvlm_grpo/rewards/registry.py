@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 from radvlm_grpo.rewards.base import RewardFunc
 from radvlm_grpo.rewards.clinical import bertscore_reward, radcliq_reward, radgraph_f1_reward
+from radvlm_grpo.rewards.demo import digit_share_reward, finding_f1_reward
 from radvlm_grpo.rewards.grounding import iou_reward, soft_f1_reward
 from radvlm_grpo.rewards.text import bleu_reward, gleu_reward, rouge_l_reward
 
@@ -24,6 +25,9 @@ REWARD_REGISTRY: dict[str, Callable[..., RewardFunc]] = {
     "radcliq": radcliq_reward,
     "bertscore": bertscore_reward,
     "radgraph_f1": radgraph_f1_reward,
+    # Demo rewards: the tiny model and synthetic reports only (radvlm_grpo.rewards.demo).
+    "digit_share": digit_share_reward,
+    "finding_f1": finding_f1_reward,
 }
 
 

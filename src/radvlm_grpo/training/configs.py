@@ -259,6 +259,10 @@ class GRPOScriptArguments(ScriptArguments):
         default=None,
         metadata={"help": "Characters of each report the clinical rewards read (default 2048, as the paper's code)."},
     )
+    finding_f1_empty: float | None = field(
+        default=None,
+        metadata={"help": "Demo finding_f1 reward: score when neither report states a finding (default 0)."},
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
