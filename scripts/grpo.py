@@ -30,11 +30,13 @@ from radvlm_grpo.training.run_utils import (
     checkpoint_to_resume,
     last_logged,
     load_splits,
+    load_validation_subset,
     private_by_default,
     setup_logging,
     use_log_file_progress,
     use_project_card,
 )
+from radvlm_grpo.training.validation import ValidationCallback
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +101,10 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     train_dataset = edit_prompts(train_dataset, **prompt_edits)
     if eval_dataset is not None:
         eval_dataset = edit_prompts(eval_dataset, **prompt_edits)
+    validation_subset = None
+    if script_args.validation_steps:
+        subset = load_validation_subset(script_args, script_args.validation_samples)
+        validation_subset = edit_prompts(subset, **prompt_edits)
 
     ######################
     # Model and processor
@@ -118,6 +124,15 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
+    if validation_subset is not None:
+        ValidationCallback(
+            validation_subset,
+            reward_funcs,
+            every=script_args.validation_steps,
+            max_new_tokens=script_args.validation_max_new_tokens or training_args.max_completion_length,
+            box_scale=script_args.box_scale,
+            thinking=script_args.thinking,
+        ).attach(trainer)
     use_log_file_progress(trainer)
     info = card_info(script_args, training_args, model_args, recipe)
     use_project_card(trainer, info, metric_keys=["reward"])
@@ -126,7 +141,8 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
     # Training loop
     ###############
     train_result = trainer.train(resume_from_checkpoint=resume_from)
-    metrics = train_result.metrics
+    # A joint run's last step may hold no row of some reward's task: TRL then reports that reward's mean as None.
+    metrics = {k: v for k, v in train_result.metrics.items() if v is not None}
     metrics["train_samples"] = len(train_dataset)
     metrics["world_size"] = trainer.accelerator.num_processes
     trainer.log_metrics("train", metrics)
@@ -142,6 +158,10 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         card_metrics = {
             "first_logged_reward": last_logged(trainer, "reward", first=True),
             "final_logged_reward": last_logged(trainer, "reward"),
+        }
+        # The last validation during training (validation_steps), each metric's latest value.
+        card_metrics |= {
+            k: v for log in trainer.state.log_history for k, v in log.items() if k.startswith("validation/")
         }
         recorded = {k: v for k, v in card_metrics.items() if v is not None}
         write_model_card(training_args.output_dir, dataclasses.replace(info, metrics=recorded))

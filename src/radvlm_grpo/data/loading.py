@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+from datasets import Dataset, DatasetDict, concatenate_datasets, load_dataset, load_from_disk
 from PIL import Image, UnidentifiedImageError
 
 logger = logging.getLogger(__name__)
@@ -226,6 +226,32 @@ def load_recipe_dataset(
 def _filter_tasks(dataset: Dataset, wanted: set[str]) -> Dataset:
     # input_columns: only the task strings are read, never the images.
     return dataset.filter(lambda tasks: [t in wanted for t in tasks], input_columns="task", batched=True)
+
+
+def mix_tasks(dataset: Dataset, tasks: Sequence[str], shares: Sequence[float], seed: int = 42) -> Dataset:
+    """The rows of ``tasks`` in the proportions ``shares`` (normalised), as many as the scarcest task allows: each task
+    keeps ``round(share * T)`` of its rows, drawn with ``seed``, where ``T`` is the largest total every task can fill;
+    the result is shuffled. A joint run sees each task at its stated share, whatever the source's own proportions."""
+    if len(tasks) != len(shares):
+        raise ValueError(
+            f"task_weights has {len(shares)} values for {len(tasks)} tasks: give one per task in `tasks`."
+        )
+    if any(s < 0 for s in shares) or sum(shares) <= 0:
+        raise ValueError(f"task_weights must be >= 0 with a positive sum; got {list(shares)}.")
+    total = float(sum(shares))
+    parts = {task: _filter_tasks(dataset, {task}) for task, share in zip(tasks, shares) if share > 0}
+    empty = sorted(task for task, part in parts.items() if len(part) == 0)
+    if empty:
+        raise ValueError(f"No rows of task(s) {empty} to mix; the split has {len(dataset)} rows of other tasks.")
+    fractions = {task: share / total for task, share in zip(tasks, shares) if share > 0}
+    fill = min(len(parts[task]) / fraction for task, fraction in fractions.items())
+    drawn = [
+        parts[task].shuffle(seed=seed).select(range(min(len(parts[task]), round(fraction * fill))))
+        for task, fraction in fractions.items()
+    ]
+    mixed = concatenate_datasets(drawn).shuffle(seed=seed)
+    logger.info("Task mix: %s", ", ".join(f"{task} {len(part)}" for task, part in zip(fractions, drawn)))
+    return mixed
 
 
 def select_tasks(dataset: Dataset | DatasetDict, tasks: str | Sequence[str] | None) -> Dataset | DatasetDict:

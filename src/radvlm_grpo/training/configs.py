@@ -25,6 +25,7 @@ class ScriptArguments(trl.ScriptArguments):
 
     Args:
         tasks: Keep only rows whose ``task`` column is one of these (all rows when empty).
+        task_weights: Share of each of ``tasks`` in the training split (``data.loading.mix_tasks``), e.g. a joint run.
         image_min_pixels: Lower bound on an image's pixel count after the processor's resize.
         image_max_pixels: Upper bound on an image's pixel count (RadVLM-GRPO: 262,144 in SFT, 451,584 in RL).
         max_train_samples: Use only the first N training rows (quick runs and debugging).
@@ -34,6 +35,13 @@ class ScriptArguments(trl.ScriptArguments):
     tasks: list[str] = field(
         default_factory=list,
         metadata={"help": f"Keep only rows of these tasks (all when empty). Known tasks: {', '.join(ALL_TASKS)}."},
+    )
+    task_weights: list[float] = field(
+        default_factory=list,
+        metadata={
+            "help": "Share of each task of `tasks` in the training split, in the same order (empty: the source's own "
+            "proportions). The scarcest task sets the size."
+        },
     )
     image_min_pixels: int | None = field(
         default=None, metadata={"help": "Minimum pixel count per image (the processor's size['shortest_edge'])."}
@@ -49,6 +57,11 @@ class ScriptArguments(trl.ScriptArguments):
         unknown = sorted(set(self.tasks) - set(ALL_TASKS))
         if unknown:
             raise ValueError(f"Unknown task(s) {unknown} in `tasks`; known tasks: {list(ALL_TASKS)}.")
+        if self.task_weights and len(self.task_weights) != len(self.tasks):
+            raise ValueError(
+                f"task_weights has {len(self.task_weights)} values for {len(self.tasks)} tasks: give one per task in "
+                "`tasks`, in the same order."
+            )
         if self.image_min_pixels and self.image_max_pixels and self.image_min_pixels > self.image_max_pixels:
             raise ValueError(
                 f"image_min_pixels ({self.image_min_pixels}) is larger than image_max_pixels ({self.image_max_pixels})."
@@ -218,6 +231,9 @@ class GRPOScriptArguments(ScriptArguments):
         radgraph_model, scorer_device, scorer_weights_dir, scorer_batch_size, scorer_cache_size: the clinical
             rewards' scorers (RadGraph, BERTScore, CheXbert), which run in the training process.
         report_max_chars: Characters of a report the clinical rewards read (answer and reference; paper: 2048).
+        validation_steps, validation_samples, validation_max_new_tokens: validation during training
+            (``radvlm_grpo.training.validation``): greedy answers on a fixed subset of the evaluation split every N
+            optimizer steps (the paper: every 20 RL steps, 128 prompts).
     """
 
     reward_funcs: list[str] = field(
@@ -259,6 +275,19 @@ class GRPOScriptArguments(ScriptArguments):
         default=None,
         metadata={"help": "Characters of each report the clinical rewards read (default 2048, as the paper's code)."},
     )
+    validation_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Validate every N optimizer steps: greedy answers on a fixed held-out subset, task metrics logged "
+            "as validation/* (0: off, no cost)."
+        },
+    )
+    validation_samples: int = field(
+        default=128, metadata={"help": "Rows of the evaluation split in the validation subset (paper: 128)."}
+    )
+    validation_max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Most tokens per validation answer (default: max_completion_length)."}
+    )
     finding_f1_empty: float | None = field(
         default=None,
         metadata={"help": "Demo finding_f1 reward: score when neither report states a finding (default 0)."},
@@ -272,3 +301,8 @@ class GRPOScriptArguments(ScriptArguments):
             raise ValueError(f"soft_f1_variant must be 'paper' or 'dev', got {self.soft_f1_variant!r}.")
         if self.box_scale <= 0:
             raise ValueError(f"box_scale must be positive, got {self.box_scale}.")
+        if self.validation_steps < 0 or self.validation_samples <= 0:
+            raise ValueError(
+                f"validation_steps must be >= 0 (0: off) and validation_samples > 0; got {self.validation_steps} and "
+                f"{self.validation_samples}."
+            )

@@ -16,7 +16,7 @@ from transformers import ProgressCallback, TrainingArguments
 from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
-from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
+from radvlm_grpo.data.loading import load_recipe_dataset, mix_tasks, select_tasks
 from radvlm_grpo.publishing.cards import CardInfo, render_model_card
 from radvlm_grpo.training.configs import ScriptArguments
 from radvlm_grpo.vocab.schema import check_columns
@@ -82,11 +82,29 @@ def load_splits(
     train_split, test_split = script_args.dataset_train_split, script_args.dataset_test_split
     check_columns(dataset[train_split].column_names, kind, source=f"{script_args.dataset_name}[{train_split}]")
     dataset = select_tasks(dataset, script_args.tasks)
-    train_dataset = _head(dataset[train_split], script_args.max_train_samples)
+    train_part = dataset[train_split]
+    if script_args.task_weights:
+        train_part = mix_tasks(train_part, script_args.tasks, script_args.task_weights, seed=training_args.seed)
+    train_dataset = _head(train_part, script_args.max_train_samples)
     eval_dataset = None
     if training_args.eval_strategy != "no":
         eval_dataset = _head(dataset[test_split], script_args.max_eval_samples)
     return train_dataset, eval_dataset
+
+
+def load_validation_subset(script_args: ScriptArguments, n: int, seed: int = 0) -> Dataset:
+    """A fixed held-out subset for validation during training: ``n`` rows of the evaluation split (the recipe's tasks),
+    drawn with a fixed seed so that every validation, and a resumed run, scores the same rows."""
+    dataset = load_recipe_dataset(script_args.dataset_name, script_args.dataset_config)
+    split = script_args.dataset_test_split
+    if split not in dataset:
+        raise ValueError(
+            f"Validation needs the evaluation split {split!r}, which {script_args.dataset_name} lacks (it has "
+            f"{sorted(dataset)}): set dataset_test_split, or validation_steps: 0."
+        )
+    check_columns(dataset[split].column_names, "grpo", source=f"{script_args.dataset_name}[{split}]")
+    part = select_tasks(dataset[split], script_args.tasks)
+    return part.shuffle(seed=seed).select(range(min(n, len(part))))
 
 
 def last_logged(trainer, key: str, first: bool = False) -> float | None:
