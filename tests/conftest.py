@@ -40,3 +40,48 @@ def synthetic_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("synthetic")
     synthetic_main([str(out), "--schema", "both", "--train-size", "48", "--validation-size", "8", "--test-size", "8"])
     return out
+
+
+GROUNDING_SUBJECT = "right lung"
+GROUNDING_ANSWER = "The right lung is located at the coordinates [0.12, 0.2, 0.45, 0.85] on the image."
+
+
+@pytest.fixture(scope="session")
+def xray_png(tmp_path_factory) -> Path:
+    """One synthetic chest X-ray (128 x 128) as a PNG file."""
+    import numpy as np
+
+    from radvlm_grpo.data.synthetic import SyntheticConfig, make_scene, to_pil
+
+    path = tmp_path_factory.mktemp("xray") / "cxr.png"
+    to_pil(make_scene(np.random.default_rng(0), SyntheticConfig()).image).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def grounding_model_dir(tiny_model_dir, xray_png, tmp_path_factory) -> Path:
+    """The tiny model taught one answer with boxes (60 steps on one example, about 2 s): asked where the right lung
+    is on ``xray_png``, it answers ``GROUNDING_ANSWER`` (the random tiny model answers with no box)."""
+    import torch
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from radvlm_grpo.models.inference import build_question
+    from radvlm_grpo.vocab.schema import assistant_turn, user_turn
+
+    torch.manual_seed(0)
+    processor = AutoProcessor.from_pretrained(tiny_model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    question = build_question("anatomical_grounding", GROUNDING_SUBJECT)
+    text = processor.apply_chat_template([user_turn(question), assistant_turn(GROUNDING_ANSWER)])
+    batch = processor(text=[text], images=[Image.open(xray_png).convert("RGB")], return_tensors="pt")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(60):
+        model(**batch, labels=batch["input_ids"]).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    out = tmp_path_factory.mktemp("grounding-model")
+    model.eval().save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
