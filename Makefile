@@ -1,4 +1,4 @@
-.PHONY: install demo test test-fast quality style bench tiny-model clean
+.PHONY: install browser demo test test-fast quality style bench tiny-model clean
 
 # Offline by construction: tests and the demo use the tiny model and synthetic data this repo builds itself.
 export HF_HUB_OFFLINE ?= 1
@@ -12,7 +12,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-check_dirs := src scripts tests benchmarks evaluate_metrics
+check_dirs := src scripts tests benchmarks evaluate_metrics app
 DEMO_DIR ?= data
 SEED ?= 42
 # THINKING=1 adds the cold-start thinking branch to the demo.
@@ -25,7 +25,15 @@ $(STAMP): setup.py $(wildcard evaluate_metrics/*/*.py)
 	$(PY) -m radvlm_grpo.evaluation.install_modules
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The web app's browser test (tests/test_app.py) drives Debian's chromium and chromedriver: installed here when missing
+# and apt-get can (as root); elsewhere that test is skipped and says why.
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	{ [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	echo "chromium and chromedriver are not installed (needs root and apt-get): the browser test will be skipped"
 
 demo: install
 	$(PY) scripts/demo.py --output_dir $(DEMO_DIR) --seed $(SEED) $(if $(THINKING),--thinking)

@@ -22,6 +22,7 @@ _deps = [
     "datasets==5.2.0",
     "deepspeed==0.19.8",
     "evaluate==0.4.6",
+    "gradio==6.31.0",
     "huggingface-hub==2.4.0",
     "hypothesis>=6.100",
     "import-linter==2.17",
@@ -40,6 +41,7 @@ _deps = [
     "ruff==0.14.10",
     "sacrebleu>=2.4",
     "scipy>=1.13",
+    "selenium==4.51.0",
     "tensorboard>=2.18",
     "tokenizers>=0.22",
     "torch==2.14.1",
@@ -91,7 +93,11 @@ extras = {
     # Training curves: `report_to: [tensorboard]` and/or `[trackio]` (names transformers' `report_to` accepts).
     "tracking": deps_list("tensorboard", "trackio"),
 }
-extras["dev"] = extras["tests"] + extras["quality"]
+# The web app (app/app.py, a Space); its browser test drives Debian's chromium with selenium (4.51: 4.52 needs a
+# certifi release newer than the package index this project installs from).
+extras["app"] = deps_list("gradio")
+extras["tests"] += deps_list("selenium")
+extras["dev"] = extras["tests"] + extras["quality"] + extras["app"]
 
 setup(
     name="radvlm-grpo",
