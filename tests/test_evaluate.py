@@ -102,7 +102,8 @@ def test_evaluate_writes_everything_and_resumes_after_a_crash(monkeypatch, tmp_p
     assert "Not computed: bertscore (skipped with --skip_metrics)" in results
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert [s["id"] for s in samples] == ids and all("answer" in s for s in samples)
-    assert {p.name for p in (out / "figures").iterdir()} == {"report_lengths.png", "grounding_boxes.png"}
+    examples = {f"example_{k}.png" for k in (1, 2, 3)}  # one per grounding task: the card's held-out examples
+    assert {p.name for p in (out / "figures").iterdir()} == {"report_lengths.png", "grounding_boxes.png", *examples}
     assert all(
         (out / "figures" / name).read_bytes()[:4] == b"\x89PNG"
         for name in ("report_lengths.png", "grounding_boxes.png")
@@ -307,6 +308,9 @@ def test_push_to_hub_sends_the_card_figures_and_metrics(monkeypatch, tmp_path, s
     assert repo_id == "me/oracle" and kwargs["revision"] == "eval" and kwargs["repo_type"] == "model"
     assert sorted(op.path_in_repo for op in operations) == [
         "README.md",
+        "evaluation/example_1.png",
+        "evaluation/example_2.png",
+        "evaluation/example_3.png",
         "evaluation/grounding_boxes.png",
         "evaluation/metrics.json",
         "evaluation/report_lengths.png",
@@ -314,6 +318,7 @@ def test_push_to_hub_sends_the_card_figures_and_metrics(monkeypatch, tmp_path, s
     ]
     card = ModelCard(operations[0].path_or_fileobj.decode())
     assert "![Report lengths](evaluation/report_lengths.png)" in card.text
+    assert "| ![example 3](evaluation/example_3.png) | **phrase_grounding**: " in card.text
     assert {(r.dataset_config, r.metric_type, r.metric_value) for r in card.data.eval_results} >= {
         ("report_generation", "rouge_l", 100.0)
     }
@@ -393,11 +398,15 @@ def test_a_local_model_folder_card_gets_the_results_without_a_push(tmp_path, syn
         ("report_generation", "rouge_l", 100.0)
     }
     assert sorted(p.name for p in (model / "evaluation").iterdir()) == [
+        "example_1.png",
+        "example_2.png",
+        "example_3.png",
         "grounding_boxes.png",
         "metrics.json",
         "report_lengths.png",
         "results.md",
     ]
+    assert "| ![example 1](evaluation/example_1.png) |" in card.text
     assert card.data.base_model is None and "grpo" in card.data.tags  # the training card is kept, not replaced
 
     # Opting out leaves the model folder alone; a card of another project is never touched.
@@ -414,6 +423,51 @@ def test_a_local_model_folder_card_gets_the_results_without_a_push(tmp_path, syn
         )  # fmt: skip
         assert (folder / "README.md").read_text() == before
     assert not (other / "evaluation").exists()
+
+
+def test_the_card_shows_held_out_examples_with_their_boxes_next_to_the_tables(tmp_path, synthetic_dir):
+    """An oracle's answers: each example's image has the reference boxes (green label) and the predicted ones drawn
+    over them in red; the table names the task and gives the question, the reference and the answer."""
+    import numpy as np
+    from datasets import load_from_disk
+    from PIL import Image
+
+    from radvlm_grpo.models.inference import PRED_COLOR, REFERENCE_COLOR
+
+    test = load_from_disk(str(synthetic_dir / "grpo"))["test"]
+    out = tmp_path / "eval"
+    args = EvaluationArguments(
+        model_name_or_path="me/oracle",
+        dataset_name=str(synthetic_dir / "grpo"),
+        output_dir=str(out),
+        thinking=True,
+        skip_metrics=CLINICAL,
+        n_bootstrap=20,
+        num_card_examples=2,
+    )
+    run_evaluation(args, SamplingSettings(), generator=Oracle(test))
+    text = (out / "model_card.md").read_text()
+    grounding_table = text.index("### Visual grounding")
+    examples = text.index("#### Held-out examples")
+    assert grounding_table < examples < text.index("### All metrics with bootstrap")
+    rows = [line for line in text[examples:].splitlines() if line.startswith("| ![example")]
+    assert len(rows) == 2 and "example_3" not in text
+    first = next(i for i, t in enumerate(test["task"]) if t != "report_generation")
+    question = test[first]["prompt"][-1]["content"][-1]["text"]
+    assert rows[0].startswith("| ![example 1](figures/example_1.png) | **anatomical_grounding**: ")
+    assert (
+        question in rows[0] and f"| {test[first]['solution']} | {test[first]['solution']} (soft-F1 1.00) |" in rows[0]
+    )
+    assert "**abnormality_grounding**" in rows[1]
+    assert "![example_1]" not in text and "![Predicted and true boxes](figures/grounding_boxes.png)" in text
+
+    image = Image.open(out / "figures/example_1.png").convert("RGB")
+    assert max(image.size) == 320
+    pixels = np.asarray(image)
+    x1, y1, x2, y2 = (np.array(test[first]["boxes"][0]) * ([image.width, image.height] * 2)).round().astype(int)
+    right_edge = pixels[(y1 + y2) // 2, x2 - 3 : x2 + 3]
+    assert (right_edge == PRED_COLOR).all(axis=1).any(), "the predicted box is drawn where the reference is"
+    assert (pixels == REFERENCE_COLOR).all(axis=2).sum() > 50, "the reference boxes are there, labelled"
 
 
 def test_figures_say_when_no_box_was_predicted_and_label_every_bar(monkeypatch, tmp_path):

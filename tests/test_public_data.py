@@ -448,5 +448,8 @@ def test_evaluation_adds_an_out_of_distribution_test_set(monkeypatch, tmp_path, 
     card = ModelCard.load(out / "model_card.md")
     assert "### Out of distribution" in card.text and f"out of distribution (`{ood_dir}`)" in card.text
     assert "![grounding_boxes (out of distribution)](ood/figures/grounding_boxes.png)" in card.text
+    ood_examples = card.text.split("#### Held-out examples (out of distribution)")[1]
+    assert "| ![example 1](ood/figures/example_1.png) | **abnormality_grounding (NIH ChestX-ray14)**: " in ood_examples
+    assert "(out of distribution)](ood/figures/example_1.png)" not in card.text  # in the table, not on its own
     configs = {r.dataset_config for r in card.data.eval_results}
     assert "abnormality_grounding/nih (out of distribution)" in configs and "report_generation" in configs

@@ -80,6 +80,9 @@ class EvaluationSummary:
     out_of_distribution: EvaluationSummary | None = None  # a second test set outside the training distribution
     warnings: list[str] = field(default_factory=list)  # shown above the tables (e.g. answers cut at the token limit)
     scorers: dict[str, list[dict]] = field(default_factory=dict)  # the clinical scorers' weights (provenance)
+    # Held-out grounding rows shown beside the tables: {"figure" (a name in ``figures``), "task", "question",
+    # "reference", "answer", "soft_f1"}; their images are the figures named "example_<k>".
+    examples: list[dict] = field(default_factory=list)
 
 
 def _task_name(group: str) -> str:
@@ -158,6 +161,43 @@ def _result_key(result: EvalResult) -> tuple:
     )
 
 
+EXAMPLE_PREFIX = "example_"
+EXAMPLE_MAX_CHARS = 300
+
+
+def _cell(text: object, limit: int = EXAMPLE_MAX_CHARS) -> str:
+    """Text for one markdown table cell: one line, pipes escaped, cut to ``limit`` characters."""
+    text = " ".join(str(text or "").split())
+    text = text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+    return text.replace("|", "\\|") or "(empty)"
+
+
+def examples_markdown(examples: list[dict], figures: dict[str, str], heading: str = "Held-out examples") -> str:
+    """A table of held-out grounding rows: the image with its boxes, the question, the reference and the answer."""
+    lines = [
+        f"#### {heading}",
+        "",
+        "Reference boxes in green (`ref`), predicted boxes in red (`pred`, numbered in the answer's order when there "
+        "are several); the first rows of each grounding test set in turn.",
+        "",
+        "| image | question | reference | answer |",
+        "|---|---|---|---|",
+    ]
+    for k, example in enumerate(examples, start=1):
+        path = figures.get(example["figure"])
+        image = f"![example {k}]({path})" if path else "–"
+        score = example.get("soft_f1")
+        answer = _cell(example.get("answer")) + (f" (soft-F1 {score:.2f})" if score is not None else "")
+        question = f"**{_cell(example.get('task'), 60)}**: {_cell(example.get('question'))}"
+        lines.append(f"| {image} | {question} | {_cell(example.get('reference'))} | {answer} |")
+    return "\n".join(lines)
+
+
+def _plain_figures(figures: dict[str, str]) -> dict[str, str]:
+    """The figures shown on their own (the examples' images are shown in their table)."""
+    return {name: path for name, path in figures.items() if not name.startswith(EXAMPLE_PREFIX)}
+
+
 def evaluation_markdown(summary: EvaluationSummary) -> str:
     """The card's evaluation section: paper-style tables, every metric with its interval, the figures."""
     parts = [
@@ -178,6 +218,8 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
             "### Visual grounding (mAP@0.5, %)",
             table2_markdown(summary.label, summary.map_by_benchmark).rstrip(),
         ]
+        if summary.examples:
+            parts.append(examples_markdown(summary.examples, summary.figures))
     parts += [
         f"### All metrics with bootstrap 95% intervals ({summary.n_resamples} resamples)",
         intervals_markdown(summary.intervals).rstrip(),
@@ -191,7 +233,7 @@ def evaluation_markdown(summary: EvaluationSummary) -> str:
         "grounding_boxes": "Predicted and true boxes",
         "report_lengths": "Report lengths",
     }
-    parts += [f"![{titles.get(name, name)}]({path})" for name, path in summary.figures.items()]
+    parts += [f"![{titles.get(name, name)}]({path})" for name, path in _plain_figures(summary.figures).items()]
     if summary.out_of_distribution is not None:
         parts += _ood_parts(summary, summary.out_of_distribution)
     if summary.recipe_text:
@@ -216,7 +258,9 @@ def _ood_parts(summary: EvaluationSummary, ood: EvaluationSummary) -> list[str]:
         parts.append(
             "Not computed (out of distribution): " + "; ".join(f"{k} ({v})" for k, v in ood.not_computed.items()) + "."
         )
-    parts += [f"![{name} (out of distribution)]({path})" for name, path in ood.figures.items()]
+    if ood.examples:
+        parts.append(examples_markdown(ood.examples, ood.figures, "Held-out examples (out of distribution)"))
+    parts += [f"![{name} (out of distribution)]({path})" for name, path in _plain_figures(ood.figures).items()]
     return parts
 
 

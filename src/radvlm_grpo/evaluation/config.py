@@ -133,6 +133,13 @@ class EvaluationArguments:
     n_bootstrap: int = field(default=2000, metadata={"help": "Bootstrap resamples for the 95% intervals."})
     bootstrap_seed: int = field(default=0, metadata={"help": "Seed of the bootstrap resamples (the authors: 0)."})
     num_box_figures: int = field(default=6, metadata={"help": "Grounding samples drawn with their boxes."})
+    num_card_examples: int = field(
+        default=3,
+        metadata={
+            "help": "Held-out grounding examples the card shows next to its tables: the image with the reference "
+            "and predicted boxes, the question, the reference and the answer (0 for none)."
+        },
+    )
     # Output and Hub
     output_dir: str | None = field(
         default=None, metadata={"help": "Folder for predictions, metrics, tables and figures."}

@@ -30,9 +30,10 @@ import numpy as np
 
 from radvlm_grpo.data.conversation import edit_prompts
 from radvlm_grpo.data.loading import load_recipe_dataset, select_tasks
+from radvlm_grpo.data.radvlm_json import to_rgb
 from radvlm_grpo.evaluation import figures
 from radvlm_grpo.evaluation.bootstrap import Interval, Statistic, bootstrap
-from radvlm_grpo.evaluation.card import EvaluationSummary, apply_evaluation, push_evaluation
+from radvlm_grpo.evaluation.card import EXAMPLE_PREFIX, EvaluationSummary, apply_evaluation, push_evaluation
 from radvlm_grpo.evaluation.clinical import ClinicalPlan, clinical_statistics, plan_clinical_metrics
 from radvlm_grpo.evaluation.config import EvaluationArguments
 from radvlm_grpo.evaluation.grounding_metrics import (
@@ -61,6 +62,7 @@ from radvlm_grpo.evaluation.tables import (
     truncation_warning,
 )
 from radvlm_grpo.models.generation import SamplingSettings
+from radvlm_grpo.models.inference import draw_boxes
 from radvlm_grpo.publishing.cards import EVALUATION_START, CardInfo, render_model_card
 from radvlm_grpo.publishing.hub import HUB_EVALUATION_DIR
 from radvlm_grpo.training.configs import Recipe
@@ -204,6 +206,42 @@ def draw_figures(dataset, samples, report_rows, grounding_rows, boxes, extras, a
         ]
         paths["grounding_boxes"] = figures.plot_boxes(panels, folder / "grounding_boxes.png")
     return paths
+
+
+EXAMPLE_SIDE = 320  # pixels of an example's longer side in the card
+
+
+def _question(prompt: list[dict]) -> str:
+    user = next((m for m in reversed(prompt) if m["role"] == "user"), {"content": []})
+    return next((part["text"] for part in reversed(user["content"]) if part["type"] == "text"), "")
+
+
+def draw_examples(dataset, samples, grounding_rows, boxes, count: int, folder: Path) -> tuple[list[dict], dict]:
+    """A few held-out grounding rows for the card, one per benchmark in turn: each image (longer side 320 pixels)
+    with its reference boxes in green and predicted boxes in red (``models.inference.draw_boxes``, as
+    ``scripts/predict.py`` and the app draw them), and what the card's table says about it."""
+    examples, paths = [], {}
+    for k, i in enumerate(_box_figure_rows(grounding_rows, samples, count), start=1):
+        row = dataset[i]
+        image = to_rgb(row["image"])
+        scale = EXAMPLE_SIDE / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))))
+        name = f"{EXAMPLE_PREFIX}{k}"
+        paths[name] = folder / f"{name}.png"
+        paths[name].parent.mkdir(parents=True, exist_ok=True)
+        draw_boxes(image, boxes["pred"][i], "pred", boxes["true"][i]).save(paths[name])
+        sample = samples[i]
+        examples.append(
+            {
+                "figure": name,
+                "task": panel_name(sample["benchmark"]),
+                "question": _question(row["prompt"]),
+                "reference": sample["reference"],
+                "answer": sample.get("answer", ""),
+                "soft_f1": sample.get("soft_f1"),
+            }
+        )
+    return examples, paths
 
 
 def _as_dicts(intervals: dict[str, Interval]) -> dict[str, dict]:
@@ -410,6 +448,10 @@ def run_evaluation(
     figure_paths = draw_figures(
         dataset, samples, report_rows, grounding_rows, scored.boxes, scored.extras, args, output_dir / FIGURES_DIR
     )
+    examples, example_paths = draw_examples(
+        dataset, samples, grounding_rows, scored.boxes, args.num_card_examples, output_dir / FIGURES_DIR
+    )
+    figure_paths |= example_paths
     ood_summary, ood_figures = None, {}
     if ood is not None:
         _write_samples(ood.samples, output_dir / OOD_DIR / SAMPLES_FILE)
@@ -423,6 +465,15 @@ def run_evaluation(
             args,
             output_dir / OOD_DIR / FIGURES_DIR,
         )
+        ood_examples, ood_example_paths = draw_examples(
+            ood_dataset,
+            ood.samples,
+            ood.grounding_rows,
+            ood.boxes,
+            args.num_card_examples,
+            output_dir / OOD_DIR / FIGURES_DIR,
+        )
+        ood_figures |= ood_example_paths
         ood_summary = EvaluationSummary(
             label=label,
             size=size,
@@ -436,6 +487,7 @@ def run_evaluation(
             figures={name: f"{OOD_DIR}/{FIGURES_DIR}/{path.name}" for name, path in ood_figures.items()},
             n_resamples=args.n_bootstrap,
             warnings=ood_warnings,
+            examples=ood_examples,
         )
 
     summary = EvaluationSummary(
@@ -461,6 +513,7 @@ def run_evaluation(
         out_of_distribution=ood_summary,
         warnings=warnings,
         scorers=scorers,
+        examples=examples,
     )
     card = apply_evaluation(base_card(args), summary)
     card.save(output_dir / CARD_FILE)
