@@ -7,6 +7,8 @@ export HF_EVALUATE_OFFLINE ?= 1
 # One thread per process: on small CPUs, OpenMP spin contention makes timings swing 50x.
 export OMP_NUM_THREADS ?= 1
 export TOKENIZERS_PARALLELISM ?= false
+# deepspeed (in the tests extra) installs without compiling any op; what a CPU run needs is built on first use.
+export DS_BUILD_OPS ?= 0
 
 PYTHON ?= python3
 VENV := .venv

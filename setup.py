@@ -85,7 +85,9 @@ install_requires = deps_list(
 )
 
 extras = {
-    "tests": deps_list("hypothesis", "pycocotools", "pytest", "pytest-timeout", "sacrebleu"),
+    # deepspeed: tests/test_distributed.py runs SFT and GRPO under ZeRO-3 on 2 CPU processes (installed with
+    # DS_BUILD_OPS=0, no op is compiled at install).
+    "tests": deps_list("deepspeed", "hypothesis", "pycocotools", "pytest", "pytest-timeout", "sacrebleu"),
     # import-linter checks the package's layers (pyproject.toml [tool.importlinter]); `make quality` runs it.
     "quality": deps_list("ruff", "import-linter"),
     "deepspeed": deps_list("deepspeed"),
