@@ -91,6 +91,7 @@ def main(script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args
         scorer_cache_size=script_args.scorer_cache_size,
         report_max_chars=script_args.report_max_chars,
         finding_f1_empty=script_args.finding_f1_empty,
+        scorer_dtype=script_args.scorer_dtype,
     )
     train_dataset, eval_dataset = load_splits(script_args, training_args, "grpo")
     prompt_edits = dict(

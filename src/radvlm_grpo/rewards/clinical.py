@@ -20,8 +20,10 @@ its own penalty. RadCliQ's sub-scores (radgraph, bertscore, semb, bleu) are logg
 
 Reward options (also ``get_reward_funcs`` keywords): ``thinking``, ``report_occurrence``, ``scorer_device``,
 ``scorer_weights_dir`` (a local weights folder; see ``radvlm_grpo.scorers._weights``), ``radgraph_model``
-("radgraph-xl" or "radgraph"), ``scorer_batch_size``, ``scorer_cache_size`` and ``report_max_chars`` (default 2048,
-the paper's; a positive number of characters).
+("radgraph-xl" or "radgraph"), ``scorer_batch_size``, ``scorer_cache_size``, ``report_max_chars`` (default 2048,
+the paper's; a positive number of characters) and ``scorer_dtype``: "float32" (default, exact), "tf32" or "bfloat16"
+for CheXbert and BERTScore in ``radcliq`` and ``bertscore`` (``radvlm_grpo.scorers.precision``; RadGraph, and so
+``radgraph_f1``, stays float32).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from radvlm_grpo.metrics.thinking import (
     is_too_short,
 )
 from radvlm_grpo.rewards.base import RewardBase, RewardFunc
+from radvlm_grpo.scorers.precision import FLOAT32, check_scorer_dtype
 from radvlm_grpo.vocab.schema import REPORT_GENERATION
 
 logger = logging.getLogger(__name__)
@@ -69,10 +72,20 @@ def _check_max_chars(max_chars: int) -> int:
 class _RadCliQScorer:
     """Per pair -RadCliQ-v1 and its four features."""
 
-    def __init__(self, radgraph_model: str, weights_dir: str | None, device: str | None, batch_size: int, cache: int):
+    def __init__(
+        self,
+        radgraph_model: str,
+        weights_dir: str | None,
+        device: str | None,
+        batch_size: int,
+        cache: int,
+        dtype: str = FLOAT32,
+    ):
+        from radvlm_grpo.scorers.precision import set_scorer_dtype
         from radvlm_grpo.scorers.radcliq import RadCliQ
 
         self.radcliq = RadCliQ(radgraph_model, weights_dir, device, batch_size, cache)
+        set_scorer_dtype(self.radcliq, dtype)
 
     def __call__(self, preds: list[str], refs: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         from radvlm_grpo.scorers.radcliq import radcliq_from_features
@@ -84,11 +97,13 @@ class _RadCliQScorer:
 class _BERTScoreScorer:
     """BERTScore F1 with reference embeddings cached across steps."""
 
-    def __init__(self, weights_dir: str | None, device: str | None, batch_size: int, cache: int):
+    def __init__(self, weights_dir: str | None, device: str | None, batch_size: int, cache: int, dtype: str = FLOAT32):
         from radvlm_grpo.scorers._cache import LRUCache
         from radvlm_grpo.scorers.bertscore import EVAL_MODEL, BERTScore
+        from radvlm_grpo.scorers.precision import set_scorer_dtype
 
         self.bertscore = BERTScore(EVAL_MODEL, weights_dir=weights_dir, device=device, batch_size=batch_size)
+        set_scorer_dtype(self.bertscore, dtype)
         self.cache = LRUCache(cache)
 
     def __call__(self, preds: list[str], refs: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -235,10 +250,12 @@ def radcliq_reward(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
     report_max_chars: int = REWARD_MAX_CHARS,
+    scorer_dtype: str = FLOAT32,
 ) -> RewardFunc:
     config = _scorer_config(
         scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )
+    config["dtype"] = check_scorer_dtype(scorer_dtype)
     return ClinicalReward("radcliq", config, thinking, report_occurrence, RADCLIQ_PENALTY, max_chars=report_max_chars)
 
 
@@ -250,8 +267,10 @@ def bertscore_reward(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
     report_max_chars: int = REWARD_MAX_CHARS,
+    scorer_dtype: str = FLOAT32,
 ) -> RewardFunc:
     config = _scorer_config(scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size)
+    config["dtype"] = check_scorer_dtype(scorer_dtype)
     return ClinicalReward(
         "bertscore", config, thinking, report_occurrence, ABLATION_PENALTY, max_chars=report_max_chars
     )
@@ -266,7 +285,13 @@ def radgraph_f1_reward(
     scorer_batch_size: int = DEFAULT_BATCH_SIZE,
     scorer_cache_size: int = DEFAULT_CACHE_SIZE,
     report_max_chars: int = REWARD_MAX_CHARS,
+    scorer_dtype: str = FLOAT32,
 ) -> RewardFunc:
+    if check_scorer_dtype(scorer_dtype) != FLOAT32:
+        raise ValueError(
+            f"radgraph_f1 runs RadGraph in float32 only (scorer_dtype {scorer_dtype!r} applies to CheXbert and "
+            "BERTScore): RadGraph's span and relation decisions change ranks in lower precision."
+        )
     config = _scorer_config(
         scorer_weights_dir, scorer_device, scorer_batch_size, scorer_cache_size, radgraph_model=radgraph_model
     )

@@ -16,6 +16,7 @@ import trl
 import yaml
 
 from radvlm_grpo.cli import UserError, check_flags, check_recipe_keys, make_parser, one_line
+from radvlm_grpo.scorers.precision import check_scorer_dtype
 from radvlm_grpo.vocab.schema import ALL_TASKS
 
 
@@ -234,6 +235,8 @@ class GRPOScriptArguments(ScriptArguments):
         validation_steps, validation_samples, validation_max_new_tokens: validation during training
             (``radvlm_grpo.training.validation``): greedy answers on a fixed subset of the evaluation split every N
             optimizer steps (the paper: every 20 RL steps, 128 prompts).
+        scorer_dtype: "float32" (exact, default), "tf32" or "bfloat16" for the rewards' CheXbert and BERTScore
+            (RadGraph stays float32; ``radvlm_grpo.scorers.precision``). Evaluation always scores in float32.
     """
 
     reward_funcs: list[str] = field(
@@ -292,6 +295,13 @@ class GRPOScriptArguments(ScriptArguments):
         default=None,
         metadata={"help": "Demo finding_f1 reward: score when neither report states a finding (default 0)."},
     )
+    scorer_dtype: str = field(
+        default="float32",
+        metadata={
+            "help": "Precision of the rewards' CheXbert and BERTScore: float32 (exact, default), tf32 (CUDA) or "
+            "bfloat16; RadGraph stays float32. Faster, not exact; evaluation always uses float32."
+        },
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -299,6 +309,7 @@ class GRPOScriptArguments(ScriptArguments):
             raise ValueError("reward_funcs is empty: name at least one reward, e.g. [soft_f1].")
         if self.soft_f1_variant not in ("paper", "dev"):
             raise ValueError(f"soft_f1_variant must be 'paper' or 'dev', got {self.soft_f1_variant!r}.")
+        check_scorer_dtype(self.scorer_dtype)
         if self.box_scale <= 0:
             raise ValueError(f"box_scale must be positive, got {self.box_scale}.")
         if self.validation_steps < 0 or self.validation_samples <= 0:
