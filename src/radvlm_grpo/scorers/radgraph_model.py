@@ -7,7 +7,10 @@ over a padded batch of many reports instead of one report per forward:
   ``max_length - 2`` pieces, each wrapped in [CLS]/[SEP] (AllenNLP's long-sequence folding), and every segment of the
   batch goes through the encoder as one padded batch; a word is the mean of its pieces' last-layer vectors (zero when
   the tokenizer gives it no piece);
-- every span of at most ``max_span_width`` words is ``[first word; last word; width embedding]``;
+- every span of at most ``max_span_width`` words is ``[first word; last word; width embedding]``; the first layer of
+  the NER and pruning scorers is applied to the three parts separately (the word parts once per word, not once per
+  span: a word begins or ends up to ``max_span_width`` spans), so the (spans x 1556) span embeddings are only built
+  for the kept spans;
 - NER: a feed-forward scorer per label against a fixed 0 for the null label, argmax;
 - relations: the ``ceil(spans_per_word * n_words)`` spans with the best mention scores are kept (in span order), every
   ordered pair (i, j) of kept spans, the diagonal included, is scored from ``[e_i; e_j; e_i * e_j]`` plus both mention
@@ -193,6 +196,24 @@ class DygieNetwork(nn.Module):
         out[valid] = words[batch.word_index[valid]].to(out.dtype)
         return out
 
+    def span_hidden(self, feedforward: FeedForward, words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """``feedforward(span_embeddings(words, spans))`` without building the span embeddings: the first layer's
+        weight is split into its first-word, last-word and width parts, the word parts are computed once per word and
+        each span adds the rows of its two words and its width."""
+        first, *rest = feedforward._linear_layers
+        w_first, w_last, w_width = first.weight.split(
+            [self.hidden, self.hidden, first.weight.size(1) - 2 * self.hidden], 1
+        )
+        starts, ends = spans[..., 0], spans[..., 1]
+        out = first.weight.size(0)
+        by_first = torch.gather(words @ w_first.T, 1, starts.unsqueeze(-1).expand(-1, -1, out))
+        by_last = torch.gather(words @ w_last.T, 1, ends.unsqueeze(-1).expand(-1, -1, out))
+        by_width = self._endpoint_span_extractor._span_width_embedding.weight @ w_width.T + first.bias
+        hidden = torch.relu(by_first + by_last + by_width[ends - starts])
+        for layer in rest:
+            hidden = torch.relu(layer(hidden))
+        return hidden
+
     def span_embeddings(self, words: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
         starts, ends = spans[..., 0], spans[..., 1]
         first = torch.gather(words, 1, starts.unsqueeze(-1).expand(-1, -1, words.size(-1)))
@@ -200,18 +221,20 @@ class DygieNetwork(nn.Module):
         width = self._endpoint_span_extractor._span_width_embedding(ends - starts)
         return torch.cat([first, last, width], -1)
 
-    def ner(self, span_emb: torch.Tensor, span_mask: torch.Tensor, namespace: str) -> torch.Tensor:
+    def ner(self, words: torch.Tensor, spans: torch.Tensor, span_mask: torch.Tensor, namespace: str) -> torch.Tensor:
         """(batch, max_spans) label index, 0 (null) where no label beats the null label's 0."""
-        scores = self._ner._ner_scorers[namespace](span_emb)
+        feedforward, linear = (part._module for part in self._ner._ner_scorers[namespace])
+        scores = linear(self.span_hidden(feedforward, words, spans))
         scores = torch.cat([scores.new_zeros(scores.shape[:-1] + (1,)), scores], -1)
         labels = scores.max(-1).indices
         return labels.masked_fill(~span_mask, 0)
 
     def prune(
-        self, span_emb: torch.Tensor, span_mask: torch.Tensor, n_words: torch.Tensor, namespace: str
+        self, words: torch.Tensor, spans: torch.Tensor, span_mask: torch.Tensor, n_words: torch.Tensor, namespace: str
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Kept span indices (batch, k_max) in span order, their mask, and their mention scores (batch, k_max)."""
-        scores = self._relation._mention_pruners[namespace]._scorer(span_emb).squeeze(-1)
+        feedforward, linear = (part._module for part in self._relation._mention_pruners[namespace]._scorer)
+        scores = linear(self.span_hidden(feedforward, words, spans)).squeeze(-1)
         scores = scores.masked_fill(~span_mask, -1e20)
         keep = torch.ceil(n_words.float() * self.spans_per_word).long()
         k_max = max(int(keep.max().item()) if keep.numel() else 0, 1)
@@ -225,27 +248,28 @@ class DygieNetwork(nn.Module):
 
     def relations(
         self,
-        span_emb: torch.Tensor,
-        kept: torch.Tensor,
+        emb: torch.Tensor,
         kept_mask: torch.Tensor,
         mention: torch.Tensor,
         namespace: str,
-        max_pair_rows: int = 1 << 15,
+        max_pair_rows: int | None = None,
     ) -> torch.Tensor:
-        """(batch, k, k) relation label index into the vocabulary, -1 for none (and for padded pairs).
+        """(batch, k, k) relation label index into the vocabulary, -1 for none (and for padded pairs), from the kept
+        spans' embeddings ``emb`` (batch, k, span_dim).
 
         The first feed-forward layer acts on ``[e_i; e_j; e_i * e_j]``; its weight is split in three so that the
         e_i and e_j parts are computed once per span, and only the product is formed per pair (rows in chunks).
         """
         feedforward = self._relation._relation_feedforwards[namespace]
         scorer = self._relation._relation_scorers[namespace]
-        emb = torch.gather(span_emb, 1, kept.unsqueeze(-1).expand(-1, -1, span_emb.size(-1)))
         n_docs, k, dim = emb.shape
         first, *rest = feedforward._linear_layers
         w_i, w_j, w_ij = first.weight.split(dim, dim=1)
         part_i = emb @ w_i.T + first.bias  # (b, k, h)
         part_j = emb @ w_j.T
         labels = torch.empty((n_docs, k, k), dtype=torch.long, device=emb.device)
+        if max_pair_rows is None:  # a CPU's cache holds a few thousand pair rows of 1556 floats; a GPU wants many
+            max_pair_rows = 1 << 12 if emb.device.type == "cpu" else 1 << 16
         rows = max(1, max_pair_rows // max(1, k * n_docs))
         for r0 in range(0, k, rows):
             r1 = min(k, r0 + rows)
@@ -262,10 +286,10 @@ class DygieNetwork(nn.Module):
     @torch.inference_mode()
     def forward(self, batch: Batch, ner_namespace: str, relation_namespace: str) -> Predictions:
         words = self.word_embeddings(batch)
-        span_emb = self.span_embeddings(words, batch.spans)
-        ner = self.ner(span_emb, batch.span_mask, ner_namespace)
-        kept, kept_mask, mention = self.prune(span_emb, batch.span_mask, batch.n_words, relation_namespace)
-        relations = self.relations(span_emb, kept, kept_mask, mention, relation_namespace)
+        ner = self.ner(words, batch.spans, batch.span_mask, ner_namespace)
+        kept, kept_mask, mention = self.prune(words, batch.spans, batch.span_mask, batch.n_words, relation_namespace)
+        kept_spans = torch.gather(batch.spans, 1, kept.unsqueeze(-1).expand(-1, -1, 2))
+        relations = self.relations(self.span_embeddings(words, kept_spans), kept_mask, mention, relation_namespace)
         return Predictions(ner.cpu(), kept.masked_fill(~kept_mask, -1).cpu(), relations.cpu())
 
 
