@@ -15,6 +15,7 @@ on the rest). Both give the same RadCliQ values (checked). Completions are MIMIC
 230 characters (the paper's policies write 170-210), all distinct within a prompt (no duplicate bonus).
 
     python benchmarks/reward_throughput.py [--prompts 64] [--generations 8] [--baseline-pairs 24] [--device cpu]
+        [--dtypes float32,tf32,bfloat16] [--profile]
 
 The lines before it say why the ratio is what it is: reports encoded per pair by each way, the encoders' arithmetic
 per report (multiply-adds of the three encoders at the batch's token counts) and the rate at which each way does it,
@@ -22,7 +23,20 @@ against the device's own rate on a bert-base feed-forward matmul of one report's
 ``ceiling`` line is the speedup ours would reach doing its arithmetic at the batched matmul rate with no other cost:
 no exact implementation of these three models can pass it on that device.
 
-The last line is ``speedup: <x>`` (ours pairs/s over the authors' way pairs/s).
+Where ours spends its time: the seconds inside the three encoders (RadGraph's BERT, CheXbert's BERT, BERTScore's
+RoBERTa; timed with forward hooks, synchronised on a GPU) and the rest, the host-side work outside them (tokenising,
+building batches, RadGraph's span, NER and relation scoring, decoding, BERTScore's matching, the features).
+``--profile`` adds PyTorch's profiler table of a run of ours on the first 8 prompts.
+
+``--dtypes float32,tf32,bfloat16`` also times ours with each ``scorer_dtype`` (``radvlm_grpo.scorers.precision``) on the
+same batch and prints its agreement with float32: the largest |delta RadCliQ| and the Spearman rank correlation of
+the rewards within each group of ``--generations`` completions (what GRPO's advantages see), lowest and mean.
+``bfloat16+radgraph`` (benchmark only) also runs RadGraph's encoder in bfloat16, to show why the option leaves it out.
+
+On a GPU (``--device cuda``) the matmul rates are the GPU's own in fp32 (TF32 off), and one more line gives the rate at
+a large shape for scale.
+
+The last line is ``speedup: <x> ceiling: <c>`` (ours pairs/s over the authors' way pairs/s, and the ceiling above).
 """
 
 from __future__ import annotations
@@ -35,6 +49,7 @@ import random
 import shutil
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -196,8 +211,51 @@ def report_flops(scorer, texts: list[str]) -> float:
     )
 
 
+class EncoderClock:
+    """Wall seconds spent inside the forward passes of ``modules`` (synchronised on a GPU), from forward hooks."""
+
+    def __init__(self, modules: list[torch.nn.Module], device: torch.device) -> None:
+        self.device, self.seconds, self._started = device, 0.0, 0.0
+        self.handles = [
+            h for m in modules for h in (m.register_forward_pre_hook(self._pre), m.register_forward_hook(self._post))
+        ]
+
+    def _pre(self, *_args) -> None:
+        _sync(self.device)
+        self._started = time.perf_counter()
+
+    def _post(self, *_args) -> None:
+        _sync(self.device)
+        self.seconds += time.perf_counter() - self._started
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def encoders(scorer) -> list[torch.nn.Module]:
+    """The three encoders of a RadCliQ scorer: RadGraph's BERT, CheXbert's BERT, BERTScore's RoBERTa."""
+    return [scorer.radgraph.network._embedder.transformer, scorer.chexbert.network.bert, scorer.bertscore.model]
+
+
+@contextmanager
+def exact_fp32():
+    """TF32 off for the duration (a GPU's fp32 rate is measured in fp32)."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 def gemm_rate(device: torch.device, rows: int, seconds: float = 1.0) -> float:
-    """FLOP/s of a bert-base feed-forward matmul (rows x 768 by 768 x 3072) on ``device``."""
+    """FLOP/s of a bert-base feed-forward matmul (rows x 768 by 768 x 3072) on ``device``, in fp32."""
+    with exact_fp32():
+        return _gemm_rate(device, rows, seconds)
+
+
+def _gemm_rate(device: torch.device, rows: int, seconds: float) -> float:
     x = torch.randn(rows, 768, device=device)
     w = torch.randn(3072, 768, device=device)
     torch.nn.functional.linear(x, w)
@@ -211,6 +269,77 @@ def gemm_rate(device: torch.device, rows: int, seconds: float = 1.0) -> float:
     return 2 * rows * 768 * 3072 * runs / (time.perf_counter() - started)
 
 
+def within_group_spearman(values: np.ndarray, reference: np.ndarray, group: int) -> np.ndarray:
+    """Spearman correlation of ``values`` with ``reference`` within each consecutive group of ``group`` pairs (1.0
+    where both are constant in a group, NaN where only one is)."""
+    from scipy.stats import spearmanr
+
+    out = []
+    for start in range(0, len(values), group):
+        a, b = values[start : start + group], reference[start : start + group]
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            out.append(1.0 if np.ptp(a) == np.ptp(b) == 0 else float("nan"))
+        else:
+            out.append(float(spearmanr(a, b).statistic))
+    return np.array(out)
+
+
+BENCH_DTYPES = ("float32", "tf32", "bfloat16", "bfloat16+radgraph")
+
+
+def scorer_with_dtype(workdir: Path, device: torch.device, batch_size: int, dtype: str):
+    """A fresh RadCliQ on the benchmark's models with ``scorer_dtype`` applied (``bfloat16+radgraph``: RadGraph's
+    encoder in bfloat16 as well)."""
+    from radvlm_grpo.scorers.precision import set_scorer_dtype
+    from radvlm_grpo.scorers.radcliq import RadCliQ
+
+    scorer = RadCliQ("radgraph-xl", weights_dir=workdir, device=device, batch_size=batch_size, cache_size=4096)
+    set_scorer_dtype(scorer, dtype.split("+")[0])
+    if dtype == "bfloat16+radgraph":
+        scorer.radgraph.network._embedder.transformer.to(torch.bfloat16)
+    return scorer
+
+
+def compare_dtypes(
+    dtypes: list[str], workdir: Path, device: torch.device, args, hyps, refs, exact: np.ndarray, exact_rate: float
+) -> None:
+    """Throughput and agreement with float32 of each ``scorer_dtype`` on the same batch."""
+    warm_hyps, warm_refs = make_batch(2, 4, args.seed + 1)
+    for dtype in dtypes:
+        if dtype == "float32":
+            continue
+        scorer = scorer_with_dtype(workdir, device, args.batch_size, dtype)
+        scorer.score(warm_hyps, warm_refs)
+        scorer.clear_cache()
+        _sync(device)
+        started = time.perf_counter()
+        values = scorer.score(hyps, refs)
+        _sync(device)
+        rate = len(hyps) / (time.perf_counter() - started)
+        rho = within_group_spearman(values, exact, args.generations)
+        note = " (TF32 is a CUDA mode: on a CPU this is float32)" if dtype == "tf32" and device.type != "cuda" else ""
+        print(
+            f"scorer_dtype {dtype}: {rate:.2f} pairs/s ({rate / exact_rate:.2f}x float32); max |delta RadCliQ| "
+            f"{np.max(np.abs(values - exact)):.4f}; within-group Spearman min {np.nanmin(rho):.4f} mean "
+            f"{np.nanmean(rho):.4f} over {len(rho)} groups of {args.generations}, {int(np.sum(rho < 1))} not 1, "
+            f"{int(np.isnan(rho).sum())} undefined{note}"
+        )
+        del scorer
+
+
+def profile_table(scorer, hyps: list[str], refs: list[str], device: torch.device) -> str:
+    """PyTorch profiler's table (top 15 by self time) of one run of ``scorer`` on these pairs, cache cleared."""
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    scorer.clear_cache()
+    with profile(activities=activities) as prof:
+        scorer.score(hyps, refs)
+        _sync(device)
+    key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    return prof.key_averages().table(sort_by=key, row_limit=15)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prompts", type=int, default=64)
@@ -220,7 +349,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: all cores)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--dtypes",
+        default="float32",
+        help=f"comma-separated scorer_dtypes to time and compare with float32 (of {', '.join(BENCH_DTYPES)})",
+    )
+    parser.add_argument("--profile", action="store_true", help="print PyTorch's profiler table of ours (8 prompts)")
     args = parser.parse_args(argv)
+    dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
+    unknown = [d for d in dtypes if d not in BENCH_DTYPES]
+    if unknown:
+        parser.error(f"unknown --dtypes {unknown}; choose from {', '.join(BENCH_DTYPES)}")
 
     from radvlm_grpo.scorers.radcliq import RadCliQ
 
@@ -244,11 +383,14 @@ def main(argv: list[str] | None = None) -> None:
         ours.clear_cache()
         warm_ours = ours.encoded_reports
 
+        clock = EncoderClock(encoders(ours), device)
         _sync(device)
         started = time.perf_counter()
-        values = ours.score(hyps, refs)
+        with exact_fp32():
+            values = ours.score(hyps, refs)
         _sync(device)
         ours_seconds = time.perf_counter() - started
+        clock.remove()
         ours_rate = len(hyps) / ours_seconds
         ours_encoded = ours.encoded_reports - warm_ours
         ours_flops = report_flops(ours, list(dict.fromkeys(refs + hyps)))
@@ -269,6 +411,13 @@ def main(argv: list[str] | None = None) -> None:
         authors_flops = sum(report_flops(ours, [h, r]) for h, r in zip(hyps[:n], refs[:n]))
         tokens = round(float(np.mean([len(ids) for ids in ours.chexbert.tokenize(hyps)])))
         single_gemm, batched_gemm = gemm_rate(device, tokens), gemm_rate(device, args.batch_size * tokens)
+        large_gemm = gemm_rate(device, 16384) if device.type == "cuda" else None
+        ours.radgraph.batch_size = ours.chexbert.batch_size = args.batch_size
+        if args.profile:
+            k = min(8, args.prompts) * args.generations
+            print(profile_table(ours, hyps[:k], refs[:k], device))
+        if len(dtypes) > 1 or dtypes != ["float32"]:
+            compare_dtypes(dtypes, workdir, device, args, hyps, refs, values, len(hyps) / ours_seconds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -276,6 +425,12 @@ def main(argv: list[str] | None = None) -> None:
     print(f"ours:         {ours_rate:8.2f} pairs/s ({len(hyps)} pairs in {ours_seconds:.2f} s)")
     print(f"authors' way: {authors_rate:8.2f} pairs/s ({n} pairs in {authors_seconds:.2f} s)")
     print(f"max |RadCliQ ours - authors' way| on those pairs: {difference:.1e}")
+    outside = ours_seconds - clock.seconds
+    print(
+        f"ours' time: {clock.seconds:.2f} s inside the three encoders, {outside:.2f} s outside them "
+        f"({outside / ours_seconds:.1%}: tokenising, batching, RadGraph's span and relation scoring, decoding, "
+        "BERTScore matching, features)"
+    )
     # Why the ratio is what it is: reports encoded per pair, and how fast each way does the encoders' arithmetic
     # against this device's own matrix-multiply rate (the ceiling of any exact implementation).
     ours_per_pair, authors_per_pair = ours_encoded / len(hyps), authors_encoded / n
@@ -290,9 +445,16 @@ def main(argv: list[str] | None = None) -> None:
         f"{batched_gemm / 1e9:.0f} GFLOP/s at {args.batch_size} reports' rows; ours at {ours_rate_flops / batched_gemm:.0%} of the "
         "latter"
     )
+    if large_gemm is not None:
+        print(
+            f"device fp32 matmul rate at 16384 rows (for scale): {large_gemm / 1e9:.0f} GFLOP/s; ours at "
+            f"{ours_rate_flops / large_gemm:.1%} of it"
+        )
     ceiling = authors_seconds / n / (ours_flops / len(hyps) / batched_gemm)
-    print(f"ceiling: speedup {ceiling:.1f} if ours did its arithmetic at that rate with no other cost")
-    print(f"speedup: {ours_rate / authors_rate:.1f}")
+    speedup = ours_rate / authors_rate
+    print(f"ceiling: speedup {ceiling:.2f} if ours did its arithmetic at that rate with no other cost")
+    print(f"ours reaches {speedup / ceiling:.3f} of the ceiling")
+    print(f"speedup: {speedup:.2f} ceiling: {ceiling:.2f}")
 
 
 if __name__ == "__main__":
