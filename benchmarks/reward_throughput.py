@@ -114,8 +114,14 @@ def _write_bert_tokenizer(folder: Path, vocab: list[str]) -> None:
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
 
 
-def build_models(folder: Path, texts: list[str], seed: int) -> None:
-    """RadGraph-XL (bert-base encoder), CheXbert (bert-base) and distilroberta-base, random, in the weights layout."""
+# ``--tiny``: the same three models at toy widths, to test this script and the GPU scripts on a CPU (figures meaningless).
+TINY_BERT = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+TINY_ROBERTA = dict(hidden_size=32, num_hidden_layers=6, num_attention_heads=2, intermediate_size=64)
+
+
+def build_models(folder: Path, texts: list[str], seed: int, tiny: bool = False) -> None:
+    """RadGraph-XL (bert-base encoder), CheXbert (bert-base) and distilroberta-base, random, in the weights layout
+    (``tiny``: toy widths, same layout)."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import AutoModel, BertConfig, RobertaConfig, RobertaModel
 
@@ -125,7 +131,7 @@ def build_models(folder: Path, texts: list[str], seed: int) -> None:
 
     torch.manual_seed(seed)
     vocab = _wordpiece_vocab(texts)
-    bert_base = BertConfig()  # bert-base-uncased geometry: 12 layers, 768 hidden, 30522 word pieces
+    bert_base = BertConfig(**(TINY_BERT if tiny else {}))  # bert-base-uncased: 12 layers, 768 hidden, 30522 pieces
 
     # RadGraph-XL: the DyGIE config and label files of the fixture, a bert-base encoder, random weights.th.
     radgraph = folder / "radgraph-xl"
@@ -171,10 +177,14 @@ def build_models(folder: Path, texts: list[str], seed: int) -> None:
     (roberta / "tokenizer_config.json").write_text(
         json.dumps({"tokenizer_class": "RobertaTokenizer", "model_max_length": 512})
     )
+    widths = (
+        TINY_ROBERTA
+        if tiny
+        else dict(hidden_size=768, num_hidden_layers=6, num_attention_heads=12, intermediate_size=3072)
+    )
     geometry = RobertaConfig(
-        vocab_size=50265, hidden_size=768, num_hidden_layers=6, num_attention_heads=12, intermediate_size=3072,
-        max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2,
-        layer_norm_eps=1e-5,
+        vocab_size=50265, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, layer_norm_eps=1e-5, **widths,
     )  # fmt: skip
     RobertaModel(geometry).save_pretrained(roberta)
 
@@ -355,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         help=f"comma-separated scorer_dtypes to time and compare with float32 (of {', '.join(BENCH_DTYPES)})",
     )
     parser.add_argument("--profile", action="store_true", help="print PyTorch's profiler table of ours (8 prompts)")
+    parser.add_argument("--tiny", action="store_true", help="toy-width models: tests this script, measures nothing")
     args = parser.parse_args(argv)
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
     unknown = [d for d in dtypes if d not in BENCH_DTYPES]
@@ -375,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="radcliq-bench-"))
     try:
         started = time.perf_counter()
-        build_models(workdir, hyps + refs, args.seed)
+        build_models(workdir, hyps + refs, args.seed, tiny=args.tiny)
         ours = RadCliQ("radgraph-xl", weights_dir=workdir, device=device, batch_size=args.batch_size, cache_size=4096)
         print(f"models built and loaded in {time.perf_counter() - started:.1f} s")
         warm_hyps, warm_refs = make_batch(2, 4, args.seed + 1)
