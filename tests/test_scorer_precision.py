@@ -7,10 +7,10 @@ import pytest
 import torch
 from trl import GRPOConfig, ModelConfig
 
-from radvlm_grpo.configs import GRPOScriptArguments, parse_recipe
 from radvlm_grpo.rewards import get_reward_funcs
 from radvlm_grpo.scorers.precision import SCORER_DTYPES, check_scorer_dtype, set_precision, set_scorer_dtype
 from radvlm_grpo.scorers.radcliq import RadCliQ
+from radvlm_grpo.training.configs import GRPOScriptArguments, parse_recipe
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "scorers"

@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> dict:
     import trl
     from transformers import TrainerCallback
 
-    from radvlm_grpo import clinical_rewards
+    from radvlm_grpo.rewards import clinical as clinical_rewards
     from radvlm_grpo.rewards import get_reward_funcs
 
     cuda = torch.cuda.is_available()

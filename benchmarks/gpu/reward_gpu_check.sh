@@ -83,7 +83,7 @@ phase throughput 240 $PY benchmarks/reward_throughput.py --device "$DEVICE" "${T
 grep -v "^ \|^-\|^Name\|Self " "$OUT/reward_throughput.txt" | tail -12
 
 ########## 3. the reward inside a GRPO step of Qwen3-VL-2B shapes
-phase build_tiny 60 $PY -m radvlm_grpo.tiny "$W/tiny" >/dev/null || exit 5
+phase build_tiny 60 $PY -m radvlm_grpo.models.tiny "$W/tiny" >/dev/null || exit 5
 MODEL=$W/tiny
 if [ ${#SHAPED[@]} -gt 0 ]; then
     phase build_2b 120 $PY benchmarks/gpu/build_shaped.py "$W/tiny" "$W/s2b" "${SHAPED[@]}" && MODEL=$W/s2b
