@@ -12,6 +12,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import time
 from pathlib import Path
@@ -99,10 +100,17 @@ def test_the_space_requirements_are_the_package_pins():
 
 @pytest.fixture(scope="module")
 def app_url(predictor):
+    # Gradio's server-side rendering starts a Node.js server and installs SIGTERM/SIGINT handlers in this process; a
+    # later test that forks (datasets' num_proc pools) then cannot terminate its workers. The page needs no SSR.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     app = build_app(predictor)
-    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
-    yield app.local_url
-    app.close()
+    app.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        yield app.local_url
+    finally:
+        app.close()
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,20 @@ def test_reward_gpu_check_dry_run(tmp_path):
     assert "skipped" in (out / "goldens_cuda.txt").read_text()  # no CUDA here
     assert re.search(r"^speedup: \S+ ceiling: \S+$", summary, re.M) and "scorer_dtype bfloat16:" in summary
     assert json.loads((out / "grpo_reward_step.json").read_text())["ok"]
+
+
+def test_the_grpo_step_benchmark_leaves_the_callers_process_as_it_found_it(tmp_path, tiny_model_dir, synthetic_dir):
+    """A SIGTERM handler left behind makes later forked workers (datasets' num_proc pools) unkillable."""
+    import signal
+
+    import trl
+
+    before = (signal.getsignal(signal.SIGTERM), trl.GRPOTrainer.__init__, list(sys.argv))
+    load("benchmarks/gpu/grpo_reward_step.py").main(
+        ["--scorers", str(tmp_path / "scorers"), "--json", str(tmp_path / "step.json"), "--tiny-scorers"]
+        + [str(REPO_ROOT / "recipes/demo/grpo_report.yaml"), "--model_name_or_path", str(tiny_model_dir)]
+        + ["--dataset_name", str(synthetic_dir / "grpo"), "--output_dir", str(tmp_path / "run")]
+        + ["--per_device_train_batch_size", "4", "--num_generations", "4", "--max_completion_length", "4"]
+        + ["--max_steps", "1", "--save_strategy", "no", "--report_to", "none"]
+    )
+    assert (signal.getsignal(signal.SIGTERM), trl.GRPOTrainer.__init__, list(sys.argv)) == before

@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict:
         self.add_callback(StepTimer())
 
     trl.GRPOTrainer.__init__ = init
+    # A timeout's SIGTERM ends the run through `finally`, so the figures measured so far are still written. The
+    # handler and sys.argv are put back afterwards: a caller's process (a test) must not keep them.
+    previous_sigterm, previous_argv = signal.getsignal(signal.SIGTERM), sys.argv
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.argv = [str(REPO_ROOT / "scripts/grpo.py"), *grpo_args, "--reward_funcs", "radcliq"]
     sys.argv += ["--scorer_weights_dir", str(args.scorers), "--scorer_device", device]
@@ -171,6 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         clinical_rewards.ClinicalReward.__call__ = original_call
         trl.GRPOTrainer.__init__ = original_init
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        sys.argv = previous_argv
         record["summary"] = summarize(record)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=1) + "\n")
