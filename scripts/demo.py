@@ -5,11 +5,16 @@ Usage:
     python scripts/demo.py --output_dir /tmp/demo --seed 1
     python scripts/demo.py --quick   # a few steps of everything (what CI runs); shows no improvement
 
-Stages: build the tiny Qwen3-VL and the synthetic data, SFT, GRPO with soft-F1 on the grounding tasks and with GLEU
-on report generation, evaluation of the SFT and GRPO models on the held-out test split, a comparison table, a
-reward-curve figure, and (with --thinking) the cold-start branch. Each stage runs as its own process through the
-same entry points a user runs on real data. The last line is ``demo: soft_f1 sft=<a> grpo=<b>``: held-out soft-F1
-of answers sampled at temperature 1 (the distribution GRPO optimises); the greedy figures are printed above it.
+Stages: build the tiny Qwen3-VL and the synthetic data, SFT, GRPO with soft-F1 on the grounding tasks, GRPO on
+report generation twice from the same SFT model (GLEU, and finding_f1, the demo's weight-free stand-in for RadCliQ),
+evaluation of the SFT and GRPO models on the held-out test split, paired comparisons, figures, and (with --thinking)
+the cold-start branch. Each stage runs as its own process through the same entry points a user runs on real data.
+
+It reports, with bootstrap 95% intervals: the rise of each GRPO run's training reward (mean of its last 20% of steps
+minus its first 20%); GRPO against SFT on the same held-out rows, paired (greedy and T=1 soft-F1; for reports the
+micro finding-F1, the share of answers equal to the normal template and the mean length). Files: demo-eval/
+comparison.md, reward_curves.png and heldout.png. The last line is
+``demo: soft_f1 sft=<a> grpo=<b> delta=<d> [<lo>, <hi>]``: greedy held-out soft-F1 and the paired difference.
 """
 
 import argparse
@@ -22,11 +27,12 @@ from pathlib import Path
 from radvlm_grpo.evaluation.compare import (
     comparison_table,
     merged_metrics,
-    metric_value,
+    plot_paired_chart,
     plot_reward_curves,
     reward_history,
 )
 from radvlm_grpo.evaluation.grounding_metrics import ALL_GROUNDING
+from radvlm_grpo.evaluation.paired import paired_difference, paired_finding_f1, report_statistics, window_difference
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +65,12 @@ def main() -> None:
     sft_steps, grounding_steps, grounding_batch, report_steps, test_rows = SIZES["quick" if args.quick else "full"]
     out = Path(args.output_dir).resolve()
     model_dir, data_dir, sft_dir = out / "tiny-qwen3-vl", out / "synthetic", out / "demo-sft"
-    grpo_dirs = {"grounding": out / "demo-grpo-grounding", "report": out / "demo-grpo-report"}
-    names = ("sft", "grpo-grounding", "grpo-report", "sft-sampled", "grpo-grounding-sampled")
+    grpo_dirs = {
+        "grounding": out / "demo-grpo-grounding",
+        "report": out / "demo-grpo-report",
+        "report-finding": out / "demo-grpo-report-finding",
+    }
+    names = ("sft", "grpo-grounding", "grpo-report", "grpo-report-finding", "sft-sampled", "grpo-grounding-sampled")
     eval_dirs = {name: out / "demo-eval" / name for name in names}
     cold_start_dir, cold_start_sft_dir = out / "demo-cold-start", out / "demo-cold-start-sft"
     python, seed = sys.executable, str(args.seed)
@@ -84,15 +94,17 @@ def main() -> None:
         [python, "scripts/sft.py", "recipes/demo/sft.yaml", "--model_name_or_path", model_dir,
          "--dataset_name", data_dir / "sft", "--output_dir", sft_dir, "--seed", seed, "--max_steps", sft_steps],
     )  # fmt: skip
-    for task, steps, batch in (
-        ("grounding", grounding_steps, ["--per_device_train_batch_size", grounding_batch]),
-        ("report", report_steps, []),
+    # Every step logged: the reward curves and their first/last 20% comparison read each step's mean.
+    for task, recipe, steps, extra in (
+        ("grounding", "grounding", grounding_steps, ["--per_device_train_batch_size", grounding_batch]),
+        ("report", "report", report_steps, []),
+        ("report-finding", "report", report_steps, ["--reward_funcs", "finding_f1"]),
     ):
         timings[f"grpo {task}"] = run(
             f"GRPO ({task})",
-            [python, "scripts/grpo.py", f"recipes/demo/grpo_{task}.yaml", "--model_name_or_path", sft_dir,
+            [python, "scripts/grpo.py", f"recipes/demo/grpo_{recipe}.yaml", "--model_name_or_path", sft_dir,
              "--dataset_name", data_dir / "grpo", "--output_dir", grpo_dirs[task], "--seed", seed,
-             "--max_steps", steps, *batch],
+             "--max_steps", steps, "--logging_steps", "1", *extra],
         )  # fmt: skip
 
     # Greedy decoding, the paper's protocol; and for grounding also sampling at temperature 1, the distribution GRPO
@@ -103,6 +115,7 @@ def main() -> None:
         "sft": (sft_dir, []),
         "grpo-grounding": (grpo_dirs["grounding"], ["--tasks", *GROUNDING_TASKS]),
         "grpo-report": (grpo_dirs["report"], ["--tasks", "report_generation"]),
+        "grpo-report-finding": (grpo_dirs["report-finding"], ["--tasks", "report_generation"]),
         "sft-sampled": (sft_dir, sampled),
         "grpo-grounding-sampled": (grpo_dirs["grounding"], sampled),
     }
@@ -137,38 +150,106 @@ def main() -> None:
     table = comparison_table(
         {"SFT, greedy": sft, "GRPO, greedy": grpo, "SFT, T=1": sft_sampled, "GRPO, T=1": grpo_sampled}
     )
+    rewards = {"grounding": "soft_f1", "report": "gleu", "report-finding": "finding_f1"}
     curves = plot_reward_curves(
         {
-            "GRPO grounding (soft-F1)": (grpo_dirs["grounding"] / "trainer_state.json", "soft_f1"),
-            "GRPO reports (GLEU)": (grpo_dirs["report"] / "trainer_state.json", "gleu"),
+            f"GRPO {task} ({reward})": (grpo_dirs[task] / "trainer_state.json", reward)
+            for task, reward in rewards.items()
         },
         out / "demo-eval" / "reward_curves.png",
     )
+    rises = {}
+    for task, reward in rewards.items():
+        _, values = reward_history(grpo_dirs[task] / "trainer_state.json", reward)
+        rises[task] = window_difference(values) if len(values) >= 2 else None
+    greedy = paired_difference(eval_dirs["sft"], eval_dirs["grpo-grounding"])
+    sampled_t1 = paired_difference(eval_dirs["sft-sampled"], eval_dirs["grpo-grounding-sampled"])
+    reports = {
+        "SFT": report_statistics(eval_dirs["sft"]),
+        "GRPO (GLEU)": report_statistics(eval_dirs["grpo-report"]),
+        "GRPO (finding-F1)": report_statistics(eval_dirs["grpo-report-finding"]),
+    }
+    finding = {
+        "GRPO (GLEU)": paired_finding_f1(eval_dirs["sft"], eval_dirs["grpo-report"]),
+        "GRPO (finding-F1)": paired_finding_f1(eval_dirs["sft"], eval_dirs["grpo-report-finding"]),
+    }
+    heldout = plot_paired_chart(
+        {
+            "greedy soft-F1 (grounding)": _bars({"SFT": sft, "GRPO": grpo}, ALL_GROUNDING, "soft_f1"),
+            "soft-F1 at T=1 (grounding)": _bars({"SFT": sft_sampled, "GRPO": grpo_sampled}, ALL_GROUNDING, "soft_f1"),
+        },
+        out / "demo-eval" / "heldout.png",
+    )
+    paired = _paired_markdown(rises, rewards, greedy, sampled_t1, reports, finding)
     (out / "demo-eval" / "comparison.md").write_text(
         "Held-out synthetic test split; GRPO = the grounding GRPO model on grounding rows and the report GRPO model "
         "on report rows; greedy decoding, and sampling at temperature 1 (T=1, the rollout distribution) for "
-        "grounding; 95% bootstrap intervals.\n\n" + table
+        "grounding; 95% bootstrap intervals.\n\n"
+        + table
+        + "\n"
+        + paired
+        + "\n![Reward curves](reward_curves.png)\n\n![Held-out soft-F1](heldout.png)\n"
     )
 
     print("\n=== demo: summary")
     for step, seconds in timings.items():
         print(f"  {step:<18} {seconds:6.1f} s")
     print(f"  {'total':<18} {time.perf_counter() - started:6.1f} s")
-    for task, reward in (("grounding", "soft_f1"), ("report", "gleu")):
-        _, values = reward_history(grpo_dirs[task] / "trainer_state.json", reward)
-        if values:
-            print(f"  GRPO {task} training reward ({reward}): {values[0]:.3f} -> {values[-1]:.3f}")
-    print(f"\nSFT vs GRPO on the held-out test split:\n\n{table}")
-    print(f"comparison: {out / 'demo-eval' / 'comparison.md'}\nreward curves: {curves}")
+    print(f"\nSFT vs GRPO on the held-out test split:\n\n{table}\n{paired}")
+    print(f"comparison: {out / 'demo-eval' / 'comparison.md'}\nfigures: {curves}, {heldout}")
     print(f"model cards (with their evaluation): {sft_dir / 'README.md'}, {grpo_dirs['grounding'] / 'README.md'}")
     print(
         "compare any runs: python -m radvlm_grpo.evaluation.compare "
         f"{grpo_dirs['grounding']} {eval_dirs['sft']} {eval_dirs['grpo-grounding']} --output_dir <folder>"
     )
-    greedy = [metric_value(m, ALL_GROUNDING, "soft_f1") for m in (sft, grpo)]
-    print(f"greedy: soft_f1 sft={greedy[0]:.4f} grpo={greedy[1]:.4f}")
-    sft_f1, grpo_f1 = (metric_value(m, ALL_GROUNDING, "soft_f1") for m in (sft_sampled, grpo_sampled))
-    print(f"demo: soft_f1 sft={sft_f1:.4f} grpo={grpo_f1:.4f}")
+    print(f"T=1: soft_f1 sft={sampled_t1.a:.4f} grpo={sampled_t1.b:.4f} delta={sampled_t1}")
+    print(
+        f"demo: soft_f1 sft={greedy.a:.4f} grpo={greedy.b:.4f} delta={greedy.delta:+.4f} [{greedy.low:+.4f}, {greedy.high:+.4f}]"
+    )
+
+
+def _bars(models: dict, benchmark: str, metric: str) -> dict[str, tuple[float, float, float]]:
+    """Each model's held-out value and 95% interval, from its metrics.json."""
+    bars = {}
+    for label, metrics in models.items():
+        interval = metrics.get(benchmark, {}).get(metric) or {}
+        value = interval.get("value")
+        if value is not None:
+            bars[label] = (value, interval.get("low", value), interval.get("high", value))
+    return bars
+
+
+def _paired_markdown(rises, rewards, greedy, sampled_t1, reports, finding) -> str:
+    lines = [
+        "### Training reward: last 20% of steps minus first 20%",
+        "",
+        "| run | reward | first 20% | last 20% | rise [95% CI] |",
+        "|---|---|---|---|---|",
+    ]
+    for task, rise in rises.items():
+        if rise is not None:
+            lines.append(f"| GRPO {task} | {rewards[task]} | {rise.a:.4f} | {rise.b:.4f} | {rise} |")
+    lines += [
+        "",
+        "### Grounding, GRPO minus SFT on the same held-out rows (paired)",
+        "",
+        "| decoding | SFT | GRPO | difference [95% CI] | rows |",
+        "|---|---|---|---|---|",
+        f"| greedy | {greedy.a:.4f} | {greedy.b:.4f} | {greedy} | {greedy.n} |",
+        f"| T=1 | {sampled_t1.a:.4f} | {sampled_t1.b:.4f} | {sampled_t1} | {sampled_t1.n} |",
+        "",
+        "### Reports (greedy): micro finding-F1, normal-template share, length",
+        "",
+        "| model | finding-F1 | minus SFT, paired [95% CI] | template share | mean characters | rows |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, stats in reports.items():
+        delta = str(finding[label]) if label in finding else "–"
+        lines.append(
+            f"| {label} | {stats.finding_f1:.4f} | {delta} | {stats.template_share:.2f} | {stats.mean_chars:.1f} | "
+            f"{stats.n} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -21,11 +21,16 @@ def test_quick_demo_runs_every_stage(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     last_line = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"demo: soft_f1 sft=\d\.\d{4} grpo=\d\.\d{4}", last_line), last_line
+    number = r"[+-]?\d\.\d{4}"
+    pattern = rf"demo: soft_f1 sft=\d\.\d{{4}} grpo=\d\.\d{{4}} delta={number} \[{number}, {number}\]"
+    assert re.fullmatch(pattern, last_line), last_line
     comparison = (tmp_path / "demo-eval" / "comparison.md").read_text()
     assert "| grounding soft-F1 |" in comparison and "| report GLEU |" in comparison
-    assert (tmp_path / "demo-eval" / "reward_curves.png").stat().st_size > 0
-    for name in ("sft", "grpo-grounding", "grpo-report"):
+    assert "| greedy |" in comparison and "| T=1 |" in comparison and "| GRPO (finding-F1) |" in comparison
+    assert "| GRPO report-finding | finding_f1 |" in comparison
+    for figure in ("reward_curves.png", "heldout.png"):
+        assert (tmp_path / "demo-eval" / figure).stat().st_size > 0
+    for name in ("sft", "grpo-grounding", "grpo-report", "grpo-report-finding"):
         assert (tmp_path / "demo-eval" / name / "metrics.json").is_file()
     assert (tmp_path / "demo-cold-start-sft" / "README.md").is_file()
     # The models' own cards show their greedy evaluation without a push; the sampled ones leave them alone.

@@ -79,8 +79,20 @@ def reward_history(trainer_state: str | Path, reward: str) -> tuple[list[int], l
     return logged_series(trainer_state, f"rewards/{reward}/mean")
 
 
+def smoothed(values: Sequence[float], window: int = 5) -> list[float]:
+    """Centred moving average (the window shrinks at the ends), for a curve read at a glance."""
+    values = list(values)
+    half = window // 2
+    return [
+        sum(values[max(0, i - half) : i + half + 1]) / len(values[max(0, i - half) : i + half + 1])
+        for i in range(len(values))
+    ]
+
+
 def plot_reward_curves(runs: Mapping[str, tuple[str | Path, str]], path: str | Path) -> Path:
-    """One panel per run: the mean reward per logged step (``runs``: label -> (trainer_state.json, reward name))."""
+    """One panel per run (``runs``: label -> (trainer_state.json, reward name)): every logged step's mean reward
+    (points), a smoothed line, and a band of the within-group spread (TRL's ``reward_std``, the mean over groups of
+    the reward's standard deviation among one prompt's completions: what GRPO's advantages are made of)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -89,11 +101,56 @@ def plot_reward_curves(runs: Mapping[str, tuple[str | Path, str]], path: str | P
     figure, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.5), squeeze=False)
     for axis, (label, (state, reward)) in zip(axes[0], runs.items()):
         steps, values = reward_history(state, reward)
-        axis.plot(steps, values, marker="o", markersize=3)
+        spread_steps, spread = logged_series(state, "reward_std")
+        line = smoothed(values)
+        if spread_steps == steps and len(spread) == len(values):
+            low = [m - s for m, s in zip(line, smoothed(spread))]
+            high = [m + s for m, s in zip(line, smoothed(spread))]
+            axis.fill_between(steps, low, high, alpha=0.2, label="± within-group std")
+        axis.plot(steps, values, "o", markersize=3, alpha=0.6, label="mean per step")
+        axis.plot(steps, line, "-", linewidth=2, label="smoothed (5 steps)")
         axis.set_title(label)
         axis.set_xlabel("GRPO step")
-        axis.set_ylabel(f"mean {reward} reward")
+        axis.set_ylabel(f"{reward} reward")
         axis.grid(alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def plot_paired_chart(panels: Mapping[str, Mapping[str, tuple[float, float, float]]], path: str | Path) -> Path:
+    """One panel per held-out metric: a bar per model with its 95% interval (``panels``: metric -> {model: (value,
+    low, high)}); the first model of each panel (SFT) is the reference the others are compared with."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5), squeeze=False)
+    for axis, (metric, bars) in zip(axes[0], panels.items()):
+        labels = list(bars)
+        values = [bars[k][0] for k in labels]
+        errors = [[bars[k][0] - bars[k][1] for k in labels], [bars[k][2] - bars[k][0] for k in labels]]
+        axis.bar(
+            range(len(labels)), values, yerr=errors, capsize=4, color=["#888888"] + ["#1f77b4"] * (len(labels) - 1)
+        )
+        for x, value in enumerate(values):
+            axis.annotate(
+                f"{value:.3f}",
+                (x, value),
+                ha="center",
+                va="bottom",
+                fontsize=8,
+                xytext=(8, 2),
+                textcoords="offset points",
+            )
+        axis.set_xticks(range(len(labels)), labels, fontsize=8)
+        axis.set_title(metric, fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
