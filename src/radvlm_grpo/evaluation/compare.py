@@ -93,13 +93,13 @@ def plot_reward_curves(runs: Mapping[str, tuple[str | Path, str]], path: str | P
     """One panel per run (``runs``: label -> (trainer_state.json, reward name)): every logged step's mean reward
     (points), a smoothed line, and a band of the within-group spread (TRL's ``reward_std``, the mean over groups of
     the reward's standard deviation among one prompt's completions: what GRPO's advantages are made of)."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from radvlm_grpo.evaluation.figures import save_figure
 
-    figure, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 3.5), squeeze=False)
-    for axis, (label, (state, reward)) in zip(axes[0], runs.items()):
+    figure = Figure(figsize=(5 * len(runs), 3.5))
+    for k, (label, (state, reward)) in enumerate(runs.items()):
+        axis = figure.add_subplot(1, len(runs), k + 1)
         steps, values = reward_history(state, reward)
         spread_steps, spread = logged_series(state, "reward_std")
         line = smoothed(values)
@@ -115,23 +115,19 @@ def plot_reward_curves(runs: Mapping[str, tuple[str | Path, str]], path: str | P
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 def plot_paired_chart(panels: Mapping[str, Mapping[str, tuple[float, float, float]]], path: str | Path) -> Path:
     """One panel per held-out metric: a bar per model with its 95% interval (``panels``: metric -> {model: (value,
     low, high)}); the first model of each panel (SFT) is the reference the others are compared with."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from radvlm_grpo.evaluation.figures import save_figure
 
-    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.5), squeeze=False)
-    for axis, (metric, bars) in zip(axes[0], panels.items()):
+    figure = Figure(figsize=(4 * len(panels), 3.5))
+    for k, (metric, bars) in enumerate(panels.items()):
+        axis = figure.add_subplot(1, len(panels), k + 1)
         labels = list(bars)
         values = [bars[k][0] for k in labels]
         errors = [[bars[k][0] - bars[k][1] for k in labels], [bars[k][2] - bars[k][0] for k in labels]]
@@ -152,11 +148,7 @@ def plot_paired_chart(panels: Mapping[str, Mapping[str, tuple[float, float, floa
         axis.set_title(metric, fontsize=10)
         axis.grid(axis="y", alpha=0.3)
     figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+    return save_figure(figure, path)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
