@@ -27,3 +27,16 @@ def test_every_row_once_whatever_the_batch_size(batch_size):
             assert input_ids[row, : len(ids[i])].tolist() == ids[i] and int(mask[row].sum()) == len(ids[i])
         seen += rows
     assert sorted(seen) == list(range(10))
+
+
+def test_batches_are_cut_where_padding_costs_more_than_a_forward_pass():
+    from radvlm_grpo.scorers._batching import BATCH_COST_TOKENS, batch_bounds
+
+    assert batch_bounds([30] * 70, 32) == [(0, 32), (32, 64), (64, 70)]  # equal lengths: full batches first
+    # One long outlier would pad 31 short rows by 90 positions each: it gets a batch of its own.
+    assert batch_bounds([100] + [10] * 31, 32) == [(0, 1), (1, 32)]
+    # A drop that saves less padding than a forward pass costs stays in one batch.
+    small = BATCH_COST_TOKENS // 4
+    assert batch_bounds([12, 12, 12 - small // 2, 12 - small // 2], 32) == [(0, 4)]
+    ids = [[1] * 100] + [[2] * 10] * 31
+    assert [len(rows) for rows, _, _ in padded_batches(ids, batch_size=32, pad_id=0)] == [1, 31]
