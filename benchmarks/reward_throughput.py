@@ -47,7 +47,6 @@ import argparse
 import importlib.util
 import json
 import math
-import os
 import random
 import shutil
 import tempfile
@@ -398,7 +397,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--baseline-pairs", type=int, default=24, help="pairs timed the authors' way")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads for both (default: all cores)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads for both (default: torch's, i.e. OMP_NUM_THREADS)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from radvlm_grpo.scorers.radcliq import RadCliQ
 
-    threads = args.threads or len(os.sched_getaffinity(0))
+    threads = args.threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     device = torch.device(args.device)
     hyps, refs = make_batch(args.prompts, args.generations, args.seed)
