@@ -51,11 +51,12 @@ import random
 import shutil
 import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from radvlm_grpo.scorers.precision import cuda_matmul_precision
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "scorers"
@@ -289,15 +290,9 @@ def encoders(scorer) -> list[torch.nn.Module]:
     return [scorer.radgraph.network._embedder.transformer, scorer.chexbert.network.bert, scorer.bertscore.model]
 
 
-@contextmanager
 def exact_fp32():
     """TF32 off for the duration (a GPU's fp32 rate is measured in fp32)."""
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+    return cuda_matmul_precision(tf32=False)
 
 
 def gemm_rate(device: torch.device, rows: int, seconds: float = 1.0) -> float:

@@ -19,6 +19,8 @@ import sys
 def main() -> None:
     import deepspeed.comm.torch as deepspeed_torch_comm
 
+    # A rename upstream would make this patch a no-op and bring back a 30 s C++ build: fail loudly instead.
+    assert hasattr(deepspeed_torch_comm, "build_shm_op"), "deepspeed renamed build_shm_op: update this entry point"
     deepspeed_torch_comm.build_shm_op = lambda: None  # TorchBackend then falls back to torch.distributed
     script, *args = sys.argv[1:]
     sys.argv = [script, *args]

@@ -96,7 +96,7 @@ def test_grpo_reward_step_records_the_reward_inside_steps(tmp_path, tiny_model_d
 @pytest.mark.slow
 def test_reward_gpu_check_dry_run(tmp_path):
     env = {**os.environ, "DRY": "1", "OUT": str(tmp_path / "out"), "WORK": str(tmp_path / "work")}
-    env.update(PY=str(Path(os.sys.executable)), OMP_NUM_THREADS="1", BUDGET="600")
+    env.update(PY=str(Path(sys.executable)), OMP_NUM_THREADS="1", BUDGET="600")
     run = subprocess.run(
         ["bash", "benchmarks/gpu/reward_gpu_check.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
@@ -111,6 +111,7 @@ def test_reward_gpu_check_dry_run(tmp_path):
     assert json.loads((out / "grpo_reward_step.json").read_text())["ok"]
 
 
+@pytest.mark.slow
 def test_the_grpo_step_benchmark_leaves_the_callers_process_as_it_found_it(tmp_path, tiny_model_dir, synthetic_dir):
     """A SIGTERM handler left behind makes later forked workers (datasets' num_proc pools) unkillable."""
     import signal

@@ -63,20 +63,29 @@ def test_tf32_is_on_only_inside_the_models_forward():
 
     class Probe(torch.nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
-            seen.append(torch.backends.cuda.matmul.allow_tf32)
+            seen.append(torch.backends.cuda.matmul.fp32_precision)
             if x.numel() == 0:
                 raise RuntimeError("empty")
             return x
 
     probe = Probe()
     set_precision([probe], "tf32")
-    before = torch.backends.cuda.matmul.allow_tf32
-    assert before is False  # PyTorch's default: the policy trains in exact float32 unless it asks otherwise
-    probe(torch.ones(2))
-    assert seen == [True] and torch.backends.cuda.matmul.allow_tf32 is False
-    with pytest.raises(RuntimeError, match="empty"):
-        probe(torch.ones(0))
-    assert seen == [True, True] and torch.backends.cuda.matmul.allow_tf32 is False
+    # A recipe's `tf32: true` sets torch's fp32_precision API for the whole process (transformers' enable_tf32);
+    # reading the legacy allow_tf32 flag after that raises, so the wrapper must use the same API.
+    backends = torch.backends
+    previous = backends.fp32_precision
+    try:
+        for policy in ("ieee", "tf32"):
+            backends.fp32_precision = policy
+            before = backends.cuda.matmul.fp32_precision
+            seen.clear()
+            probe(torch.ones(2))
+            assert seen == ["tf32"] and backends.cuda.matmul.fp32_precision == before
+            with pytest.raises(RuntimeError, match="empty"):
+                probe(torch.ones(0))
+            assert seen == ["tf32", "tf32"] and backends.cuda.matmul.fp32_precision == before
+    finally:
+        backends.fp32_precision = previous
     assert dtypes(probe) == set()  # nothing was cast
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from radvlm_grpo.scorers.precision import cuda_matmul_precision
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "scorers"
 pytestmark = [
     pytest.mark.gpu,
@@ -20,10 +22,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module", autouse=True)
 def exact_fp32():
-    previous = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    yield
-    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+    with cuda_matmul_precision(tf32=False):
+        yield
 
 
 def _load(name: str) -> dict:

@@ -19,9 +19,13 @@ change of RadCliQ and the within-group Spearman correlation of the rewards); the
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
+
+logger = logging.getLogger(__name__)
 
 FLOAT32, TF32, BFLOAT16 = "float32", "tf32", "bfloat16"
 SCORER_DTYPES = (FLOAT32, TF32, BFLOAT16)
@@ -34,19 +38,29 @@ def check_scorer_dtype(name: object) -> str:
     return str(name)
 
 
+@contextmanager
+def cuda_matmul_precision(tf32: bool) -> Iterator[None]:
+    """CUDA float32 matmuls in TF32 (``True``) or exact IEEE float32 (``False``) for the duration, then the previous
+    setting back, also on an exception. Through torch's ``fp32_precision`` API: a recipe's ``tf32: true`` sets that
+    API, after which reading the legacy ``allow_tf32`` flag raises."""
+    matmul = torch.backends.cuda.matmul
+    previous = matmul.fp32_precision
+    matmul.fp32_precision = "tf32" if tf32 else "ieee"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = previous
+
+
 def _tf32_inside(module: torch.nn.Module) -> None:
-    """TF32 CUDA matmuls during ``module``'s forward pass only: the previous setting is restored after it, also when
-    the forward raises (the policy's training in the same process keeps its own setting)."""
+    """TF32 CUDA matmuls during ``module``'s forward pass only (the policy's training in the same process keeps its
+    own setting)."""
     forward = module.forward
 
     @functools.wraps(forward)
     def tf32_forward(*args, **kwargs):
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-        try:
+        with cuda_matmul_precision(tf32=True):
             return forward(*args, **kwargs)
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
 
     module.forward = tf32_forward
 
@@ -58,6 +72,14 @@ def set_precision(modules: Iterable[torch.nn.Module], dtype: str) -> None:
         if dtype == BFLOAT16:
             module.to(torch.bfloat16)
         elif dtype == TF32:
+            parameter = next(module.parameters(), None)
+            device = parameter.device if parameter is not None else torch.device("cpu")
+            if device.type != "cuda" or torch.cuda.get_device_capability(device)[0] < 8:
+                logger.warning(
+                    "scorer_dtype tf32 changes nothing on %s: TF32 needs an Ampere or newer CUDA GPU; the scorer "
+                    "runs in exact float32 (bfloat16 is the faster mode there).",
+                    device,
+                )
             _tf32_inside(module)
 
 
