@@ -30,6 +30,7 @@ from pathlib import Path
 from radvlm_grpo.cli import UserError, check_writable_dir, parse_dataclasses, run_cli
 from radvlm_grpo.models.generation import SamplingSettings
 from radvlm_grpo.models.inference import (
+    SUBJECT_HELP,
     check_task,
     describe_boxes,
     draw_prediction,
@@ -96,8 +97,12 @@ class PredictArguments:
             raise UserError("Give either --images FILE [FILE ...] or --dataset_name DATASET (one of the two).")
         if self.task is not None:
             check_task(self.task)
+        if self.phrase and self.dataset_name:
+            raise UserError("--phrase is for --images; a dataset's rows ask their own questions (drop --phrase).")
         if self.phrase and self.images and self.task in (None, "report_generation"):
             raise UserError("--phrase is what a grounding task locates; add --task phrase_grounding (or another).")
+        if self.images and self.task in SUBJECT_HELP and not (self.phrase or "").strip():
+            raise UserError(f"--task {self.task} needs --phrase: {SUBJECT_HELP[self.task]}.")
         if self.batch_size < 1:
             raise UserError(f"--batch_size must be at least 1; got {self.batch_size}.")
 

@@ -55,6 +55,8 @@ def test_grounding_with_soft_f1(monkeypatch, tmp_path, tiny_model_dir, synthetic
     state = run_grpo(monkeypatch, grpo_args("grpo_grounding.yaml", tiny_model_dir, synthetic_dir, out, 2))
     rewards = rewards_logged(state, "soft_f1")
     assert len(rewards) == 2 and all(0.0 <= r <= 1.0 for r in rewards)
+    # Validation is off unless the recipe asks for it: nothing generated, nothing logged.
+    assert not any(key.startswith("validation/") for log in state["log_history"] for key in log)
     assert changed_tensors(tiny_model_dir, out), "no parameter changed"
     assert (out / "README.md").is_file() and "soft_f1" in (out / "README.md").read_text()
 

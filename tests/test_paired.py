@@ -83,7 +83,7 @@ def test_paired_finding_f1_recomputes_the_micro_f1(tmp_path):
 def test_window_difference_compares_the_first_and_last_fifth():
     values = [0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 1.0, 1.0]
     rise = window_difference(values)
-    assert (rise.a, rise.b, rise.delta, rise.n) == pytest.approx((0.0, 1.0, 1.0, 2))
+    assert (rise.a, rise.b, rise.delta, rise.n) == pytest.approx((0.0, 1.0, 1.0, 10))
     assert (rise.low, rise.high) == pytest.approx((1.0, 1.0))
     flat = window_difference([0.3, 0.5] * 10)
     assert flat.low < 0 < flat.high and not flat.excludes_zero()

@@ -18,12 +18,20 @@ from radvlm_grpo.models.inference import (
     build_question,
     describe_boxes,
     draw_boxes,
+    load_predictor,
     open_image,
     resolve_sources,
 )
+from radvlm_grpo.vocab.prompts import FirstTemplate, grounding_question
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BOX = [0.12, 0.2, 0.45, 0.85]
+
+
+def base_weights(model_dir):
+    from transformers import AutoModelForImageTextToText
+
+    return AutoModelForImageTextToText.from_pretrained(model_dir).state_dict()
 
 
 def predict(*args: str):
@@ -45,8 +53,12 @@ def test_questions_come_from_the_training_templates():
     assert (
         build_question("anatomical_grounding", "Right lung") == "Where is the right lung located in this Chest X-ray?"
     )
+    # The phrase goes through the same normalisation as the training data's (prompts.grounding_question).
     assert build_question("phrase_grounding", "Small effusion.", thinking=True) == (
-        "Please locate the following sentence: Small effusion. /think"
+        "Please locate the following sentence: small effusion. /think"
+    )
+    assert build_question("phrase_grounding", "Small effusion.") == grounding_question(
+        "phrase_grounding", "Small effusion.", FirstTemplate()
     )
     with pytest.raises(UserError, match="abnormality_grounding needs what to locate: the abnormality"):
         build_question("abnormality_grounding", "  ")
@@ -101,14 +113,24 @@ def test_predict_grounding_prints_the_boxes_and_writes_the_drawn_image(
 def test_predict_a_report_and_a_lora_adapter_without_a_processor(
     monkeypatch, capsys, tmp_path, tiny_model_dir, xray_png
 ):
-    """An adapter folder holds no processor: it comes from the base recorded in adapter_config.json. A fresh LoRA
-    (B = 0) leaves the model as it was, so the adapter's answer is the base model's."""
+    """An adapter folder holds no processor: it comes from the base recorded in adapter_config.json. The adapter's
+    weights are non-zero, so the loaded model must be the base with the adapter merged in, not the base alone."""
+    import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
     base = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
     adapter = tmp_path / "adapter"
-    get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"])).save_pretrained(adapter)
+    peft_model = get_peft_model(base, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    with torch.no_grad():
+        for name, weight in peft_model.named_parameters():
+            if "lora_B" in name:
+                weight.normal_(0.0, 0.5, generator=torch.Generator().manual_seed(0))
+    peft_model.save_pretrained(adapter)
+    expected = {k: v.clone() for k, v in peft_model.merge_and_unload().state_dict().items()}
+    loaded = load_predictor(str(adapter)).generator.model.state_dict()
+    changed = [k for k in expected if "q_proj" in k and not torch.equal(expected[k], base_weights(tiny_model_dir)[k])]
+    assert changed and all(torch.allclose(loaded[k], expected[k], atol=1e-6) for k in changed)
     assert not any(adapter.glob("*processor*"))
     assert resolve_sources(str(adapter)) == {
         "base": str(tiny_model_dir),
@@ -116,12 +138,10 @@ def test_predict_a_report_and_a_lora_adapter_without_a_processor(
         "processor": str(tiny_model_dir),
     }
     common = ["--images", str(xray_png), "--max_new_tokens", "12"]
-    from_base = predict("--model_name_or_path", str(tiny_model_dir), *common)
     from_adapter = predict("--model_name_or_path", str(adapter), *common)
     assert from_adapter[0]["task"] == "report_generation" and "boxes" not in from_adapter[0]
     assert from_adapter[0]["question"] == "Provide a radiology report for this Chest X-Ray."
-    assert from_adapter[0]["text"] == from_base[0]["text"]
-    assert capsys.readouterr().out.count("== ") == 2
+    assert capsys.readouterr().out.count("== ") == 1
 
 
 def test_predict_on_a_dataset_split_draws_the_reference_boxes(
@@ -146,6 +166,15 @@ def test_predict_on_a_dataset_split_draws_the_reference_boxes(
 
 
 def test_clear_errors_before_the_model_loads(monkeypatch, tmp_path, tiny_model_dir, xray_png):
+    import radvlm_grpo.models.loading
+
+    real_get_model = radvlm_grpo.models.loading.get_model
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the error")
+
+    # Every bad input below must be refused before any weights load (the one run that should load restores it).
+    monkeypatch.setattr(radvlm_grpo.models.loading, "get_model", no_model)
     model = ["--model_name_or_path", str(tiny_model_dir)]
     with pytest.raises(FileNotFoundError, match="Image .*missing.png does not exist; check the path") as missing:
         predict(*model, "--images", str(tmp_path / "missing.png"))
@@ -162,6 +191,7 @@ def test_clear_errors_before_the_model_loads(monkeypatch, tmp_path, tiny_model_d
         shutil.copy(tiny_model_dir / name, no_processor / name)
     with pytest.raises(UserError, match="has no processor .*--processor_name_or_path"):
         predict("--model_name_or_path", str(no_processor), "--images", str(xray_png))
+    monkeypatch.setattr(radvlm_grpo.models.loading, "get_model", real_get_model)
     records = predict(
         "--model_name_or_path", str(no_processor),
         "--processor_name_or_path", str(tiny_model_dir),
@@ -169,11 +199,14 @@ def test_clear_errors_before_the_model_loads(monkeypatch, tmp_path, tiny_model_d
         "--max_new_tokens", "4",
     )  # fmt: skip
     assert len(records) == 1
+    monkeypatch.setattr(radvlm_grpo.models.loading, "get_model", no_model)
     with pytest.raises(FileNotFoundError, match="neither a model .* nor a LoRA adapter"):
         predict("--model_name_or_path", str(tmp_path), "--images", str(xray_png))
     with pytest.raises(UserError, match="either --images .* or --dataset_name"):
         predict(*model)
-    with pytest.raises(UserError, match="anatomical_grounding needs what to locate"):
+    with pytest.raises(UserError, match="--task anatomical_grounding needs --phrase: the anatomical region"):
         predict(*model, "--images", str(xray_png), "--task", "anatomical_grounding")
     with pytest.raises(UserError, match="--phrase is what a grounding task locates"):
         predict(*model, "--images", str(xray_png), "--phrase", "heart")
+    with pytest.raises(UserError, match="--phrase is for --images"):
+        predict(*model, "--dataset_name", str(tmp_path), "--phrase", "heart")

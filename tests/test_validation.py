@@ -31,6 +31,19 @@ def test_task_metrics_by_hand():
     assert "finding_f1" not in task_metrics(tasks, ["mimic-1"] * 4, texts, solutions, boxes)
 
 
+def test_thinking_answers_and_the_qwen_grid_are_read_as_evaluation_reads_them():
+    tasks, ids = [PHRASE_GROUNDING, REPORT_GENERATION], ["a", "b"]
+    texts = ["<think>maybe [1, 1, 2, 2]</think>[100, 100, 300, 300]", f"<think>{REPORT}</think>The lungs are clear."]
+    solutions, boxes = ["", REPORT], [[[0.1, 0.1, 0.3, 0.3]], []]
+    metrics = task_metrics(tasks, ids, texts, solutions, boxes, box_scale=1000, thinking=True)
+    assert metrics["soft_f1"] == pytest.approx(1.0)  # the box after </think>, on the 0-1000 grid
+    assert metrics["rouge_l"] < 0.5  # the report after the last </think>, not the reasoning that copies the reference
+    no_close = task_metrics(
+        tasks, ids, ["[100, 100, 300, 300]", REPORT], solutions, boxes, box_scale=1000, thinking=True
+    )
+    assert no_close["soft_f1"] == 0.0 and no_close["rouge_l"] == 0.0  # no </think>: no answer
+
+
 def run_grpo(monkeypatch, output_dir: Path, model_dir: Path, data_dir: Path, max_steps: int) -> dict:
     args = [
         str(REPO_ROOT / "recipes/demo/grpo_grounding.yaml"),
@@ -74,15 +87,20 @@ def test_validation_logs_at_its_steps_and_continues_after_a_resume(
     # The same command with more steps resumes from checkpoint-2: history kept, validation at steps 4 and 6 added.
     resumed = validations(run_grpo(monkeypatch, out, tiny_model_dir, synthetic_dir, max_steps=6))
     assert sorted(resumed) == [2, 4, 6]
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    # One validation per step, even at the last step (which is also a multiple of validation_steps).
+    assert sum("validation/soft_f1" in log for log in history) == 3
     assert resumed[2] == first[2]
     # The final card shows the last validation.
     card = (out / "README.md").read_text()
     assert "validation/soft_f1" in card
 
 
-def test_off_means_no_callback(monkeypatch):
+def test_validation_is_off_by_default_and_refuses_bad_settings():
     from radvlm_grpo.training.configs import GRPOScriptArguments
 
     assert GRPOScriptArguments().validation_steps == 0
     with pytest.raises(ValueError, match="validation_steps must be >= 0"):
         GRPOScriptArguments(validation_steps=-1)
+    with pytest.raises(ValueError, match="validation_samples > 0"):
+        GRPOScriptArguments(validation_steps=2, validation_samples=0)

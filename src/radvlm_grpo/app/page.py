@@ -84,7 +84,7 @@ def make_handler(predictor: Predictor) -> Callable:
         try:
             prediction = predictor.ask(image, task, subject if task in GROUNDING_TASKS else None)
         except UserError as error:
-            raise gr.Error(str(error).replace(" (--phrase in scripts/predict.py)", "")) from error
+            raise gr.Error(str(error)) from error
         if task == REPORT_GENERATION:
             return prediction.answer, "", prediction.query.image
         return prediction.answer, describe_boxes(prediction.boxes), draw_prediction(prediction)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from datasets import Dataset, DatasetDict
 
 from radvlm_grpo.vocab.boxes import Box
-from radvlm_grpo.vocab.prompts import grounding_answer, grounding_question, report_question
+from radvlm_grpo.vocab.prompts import FirstTemplate, grounding_answer, grounding_question, report_question
 from radvlm_grpo.vocab.schema import (
     ABNORMALITY_GROUNDING,
     ANATOMICAL_GROUNDING,
@@ -112,19 +112,11 @@ def _sorted_boxes(boxes: list[Box]) -> list[Box]:
     return sorted(boxes, key=lambda b: (b[0], b[1]))
 
 
-class _FirstTemplate:
-    """Stands in for the template generator when templates are not varied: always the first template."""
-
-    @staticmethod
-    def choice(options):
-        return options[0]
-
-
 def task_text(
     scene: Scene, task: str, rng: random.Random, thinking: bool = False, varied_templates: bool = True
 ) -> tuple[str, str, list[Box]]:
     """Question, answer and ground-truth boxes of one row of ``task`` on ``scene``."""
-    template_rng = rng if varied_templates else _FirstTemplate()
+    template_rng = rng if varied_templates else FirstTemplate()
     if task == REPORT_GENERATION:
         return report_question(template_rng, thinking), write_report(scene.findings), []
     if task == ANATOMICAL_GROUNDING:

@@ -139,7 +139,7 @@ def window_difference(
     values: Sequence[float], fraction: float = 0.2, n_resamples: int = N_RESAMPLES, seed: int = SEED
 ) -> Difference:
     """Mean of the last ``fraction`` of a curve's logged values minus that of the first, with a bootstrap interval
-    (each window's values resampled on their own): did the training reward rise?"""
+    (each window's values resampled on their own): did the training reward rise? ``n`` is the number of values."""
     values = np.asarray(values, dtype=np.float64)
     k = max(1, int(round(fraction * len(values))))
     if len(values) < 2 * k:
@@ -148,4 +148,6 @@ def window_difference(
     rng = np.random.default_rng(seed)
     deltas = [rng.choice(last, k).mean() - rng.choice(first, k).mean() for _ in range(n_resamples)]
     low, high = np.percentile(deltas, [2.5, 97.5])
-    return Difference(float(first.mean()), float(last.mean()), float(last.mean() - first.mean()), low, high, k)
+    return Difference(
+        float(first.mean()), float(last.mean()), float(last.mean() - first.mean()), low, high, len(values)
+    )

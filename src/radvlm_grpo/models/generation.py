@@ -72,7 +72,9 @@ class TransformersGenerator:
         if not greedy:
             torch.manual_seed(settings.seed)
             kwargs |= dict(temperature=settings.temperature, top_p=settings.top_p, top_k=settings.top_k or None)
-        with torch.inference_mode():
+        # no_grad, not inference_mode: the model may be the one being trained (validation during GRPO), whose
+        # weights must not become inference tensors.
+        with torch.no_grad():
             output = self.model.generate(**batch, **kwargs)
         new_tokens = output[:, batch["input_ids"].shape[1] :]
         results = []

@@ -25,15 +25,8 @@ from radvlm_grpo.metrics.thinking import extract_answer
 from radvlm_grpo.models.generation import GenerationRequest, SamplingSettings, TransformersGenerator
 from radvlm_grpo.models.loading import check_model_source
 from radvlm_grpo.vocab.boxes import RADVLM_SCALE, as_boxes, format_box, parse_boxes, valid_mask
-from radvlm_grpo.vocab.prompts import (
-    LOCATION_QUESTIONS,
-    PHRASE_QUESTIONS,
-    REPORT_QUESTIONS,
-    THINK_SUFFIX,
-    add_think_suffix,
-    normalize_label,
-)
-from radvlm_grpo.vocab.schema import GROUNDING_TASKS, GRPO_TASKS, PHRASE_GROUNDING, REPORT_GENERATION, user_turn
+from radvlm_grpo.vocab.prompts import THINK_SUFFIX, FirstTemplate, grounding_question, report_question
+from radvlm_grpo.vocab.schema import GROUNDING_TASKS, GRPO_TASKS, REPORT_GENERATION, user_turn
 
 PRED_COLOR, REFERENCE_COLOR = (214, 39, 40), (44, 160, 44)  # red and green, as the evaluation figures
 PROCESSOR_FILES = ("processor_config.json", "preprocessor_config.json")
@@ -63,14 +56,11 @@ def build_question(task: str, subject: str | None = None, thinking: bool = False
     check_task(task)
     subject = (subject or "").strip()
     if task == REPORT_GENERATION:
-        question = REPORT_QUESTIONS[0]
-    elif not subject:
-        raise UserError(f"{task} needs what to locate: {SUBJECT_HELP[task]} (--phrase in scripts/predict.py).")
-    elif task == PHRASE_GROUNDING:
-        question = PHRASE_QUESTIONS[0].format(subject)
-    else:
-        question = LOCATION_QUESTIONS[0].format(normalize_label(subject))
-    return add_think_suffix(question, thinking)
+        return report_question(FirstTemplate(), thinking)
+    if not subject:
+        raise UserError(f"{task} needs what to locate: {SUBJECT_HELP[task]}.")
+    # The same builder as the training data: the subject goes through prompts.normalize_label there too.
+    return grounding_question(task, subject, FirstTemplate(), thinking)
 
 
 @dataclass
@@ -236,7 +226,7 @@ def draw_boxes(
 ) -> Image.Image:
     """A copy of ``image`` with the predicted boxes in red, each labelled ``k: label`` (or ``k``), and the reference
     boxes in green labelled ``ref``; boxes are normalised [x1, y1, x2, y2]. Invalid boxes are not drawn. An image
-    without a valid predicted box says "no box predicted"."""
+    without a predicted box says "no box predicted", one whose boxes are all invalid "no valid box"."""
     canvas = to_rgb(image).copy()
     draw = ImageDraw.Draw(canvas)
     width, height = canvas.size
@@ -277,7 +267,7 @@ def draw_boxes(
         name = f"{k + 1}" if len(boxes) > 1 else ""
         tag(x1, y1 - line // 2, f"{name}: {short}" if name and short else (name or short or "box"), PRED_COLOR)
     if not valid.any():
-        tag(line, height - line, "no box predicted", PRED_COLOR)
+        tag(line, height - line, "no valid box" if len(boxes) else "no box predicted", PRED_COLOR)
     return canvas
 
 
@@ -327,13 +317,15 @@ def resolve_sources(model: str, processor: str | None = None, revision: str | No
                 "output_dir of a training run, or a Hub id."
             )
     else:
-        try:  # a Hub id may name an adapter too
-            from peft import PeftConfig
+        # A Hub id may name an adapter too: it is one when the repo holds adapter_config.json (offline: when the
+        # cache does). A failure to ask (gated, no such repo) is reported as it is, not taken for "a full model".
+        from huggingface_hub import constants, file_exists, try_to_load_from_cache
 
-            PeftConfig.from_pretrained(source, revision=revision)
+        if constants.HF_HUB_OFFLINE:
+            cached = try_to_load_from_cache(source, "adapter_config.json", revision=revision)
+            adapter = source if isinstance(cached, str) else None
+        elif file_exists(source, "adapter_config.json", revision=revision):
             adapter = source
-        except (ValueError, OSError):
-            adapter = None
     base = source
     if adapter is not None:
         from peft import PeftConfig

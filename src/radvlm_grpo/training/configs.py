@@ -58,6 +58,8 @@ class ScriptArguments(trl.ScriptArguments):
         unknown = sorted(set(self.tasks) - set(ALL_TASKS))
         if unknown:
             raise ValueError(f"Unknown task(s) {unknown} in `tasks`; known tasks: {list(ALL_TASKS)}.")
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"`tasks` names a task twice: {self.tasks}.")
         if self.task_weights and len(self.task_weights) != len(self.tasks):
             raise ValueError(
                 f"task_weights has {len(self.task_weights)} values for {len(self.tasks)} tasks: give one per task in "

@@ -10,8 +10,10 @@ What is logged, under ``validation/`` (each only when the subset has rows of tha
   (``reward/radcliq/radgraph``... : RadCliQ and its four features when the run trains with ``radcliq``);
 - ``completion_tokens``: the mean length of the greedy answers.
 
-Off (``validation_steps: 0``) it costs nothing: no callback is added. The subset is the first ``validation_samples``
-rows of the evaluation split, the same at every validation and after a resume; the values go into the trainer's log
+Off (``validation_steps: 0``) it costs nothing: no callback is added. The subset is ``validation_samples`` rows of the
+evaluation split drawn once with seed 0 (``run_utils.load_validation_subset``), the same at every validation and after
+a resume; answers are read as ``scripts/evaluate.py`` reads them (after the first ``</think>`` for boxes and the last
+for reports when thinking, the first 4,000 characters for boxes); the values go into the trainer's log
 history, so they are saved with each checkpoint and the final card shows the last ones.
 """
 
@@ -21,16 +23,17 @@ import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
+from accelerate.utils import gather_object
 from transformers import Trainer, TrainerCallback
+from trl.models import unwrap_model_for_generation
 
-from radvlm_grpo.metrics.grounding_ap import sample_ap
+from radvlm_grpo.metrics.grounding_ap import boxes_from_texts, sample_ap
 from radvlm_grpo.metrics.lexical import corpus_bleu, google_bleu, rouge_l_scores
 from radvlm_grpo.metrics.soft_f1 import PAPER, soft_f1_batch
 from radvlm_grpo.metrics.thinking import FIRST, LAST, extract_answer
 from radvlm_grpo.models.generation import GenerationRequest, SamplingSettings, TransformersGenerator
 from radvlm_grpo.rewards.demo import finding_micro_f1
-from radvlm_grpo.vocab.boxes import as_boxes, parse_boxes, undo_float32_storage
+from radvlm_grpo.vocab.boxes import RADVLM_SCALE
 from radvlm_grpo.vocab.schema import GROUNDING_TASKS, REPORT_GENERATION
 
 logger = logging.getLogger(__name__)
@@ -45,20 +48,18 @@ def task_metrics(
     texts: Sequence[str],
     solutions: Sequence[str],
     boxes: Sequence[object],
-    box_scale: float = 1.0,
+    box_scale: float = RADVLM_SCALE,
     thinking: bool = False,
 ) -> dict[str, float]:
     """The validation metrics of greedy answers ``texts`` against their rows (see the module docstring)."""
     metrics: dict[str, float] = {}
     grounding = [i for i, task in enumerate(tasks) if task in GROUNDING_TASKS]
     if grounding:
-        predictions, truths = [], []
-        for i in grounding:
-            answer = extract_answer(texts[i], thinking=thinking, occurrence=FIRST) or ""
-            predictions.append(parse_boxes(answer, box_scale))
-            given = boxes[i] if boxes[i] is not None and len(boxes[i]) else None
-            truth = as_boxes(given) if given is not None else parse_boxes(solutions[i], box_scale)
-            truths.append(undo_float32_storage(truth))
+        # The truth: the row's boxes, or its solution text when it has none (as the grounding rewards read it).
+        references = [boxes[i] if boxes[i] is not None and len(boxes[i]) else solutions[i] for i in grounding]
+        predictions, truths = boxes_from_texts(
+            [texts[i] for i in grounding], references, box_scale, thinking=thinking, occurrence=FIRST
+        )
         metrics["soft_f1"] = float(np.mean(soft_f1_batch(predictions, truths, PAPER)))
         metrics["map_50"] = float(np.mean([sample_ap(p, t) for p, t in zip(predictions, truths)]))
     reports = [i for i, task in enumerate(tasks) if task == REPORT_GENERATION]
@@ -104,7 +105,7 @@ class ValidationCallback(TrainerCallback):
         reward_funcs: Sequence[Callable],
         every: int,
         max_new_tokens: int,
-        box_scale: float = 1.0,
+        box_scale: float = RADVLM_SCALE,
         thinking: bool = False,
         batch_size: int = 8,
     ) -> None:
@@ -132,20 +133,26 @@ class ValidationCallback(TrainerCallback):
         n = len(self.dataset)
         share = -(-n // world)
         indices = [min(i, n - 1) for i in range(rank * share, (rank + 1) * share)]  # padded with the last row
-        model = accelerator.unwrap_model(self.trainer.model_wrapped)
-        was_training = model.training
-        model.eval()
-        generator = TransformersGenerator(model, self.trainer.processing_class, batch_size=self.batch_size)
         results = []
-        try:
-            for start in range(0, len(indices), self.batch_size):
-                rows = [self.dataset[i] for i in indices[start : start + self.batch_size]]
-                requests = [GenerationRequest(str(r["id"]), r["prompt"], [r["image"]]) for r in rows]
-                with torch.no_grad():
+        # TRL's own way to generate from the training model: under ZeRO-3 the weights are gathered once per call
+        # (ds3_gather_for_generation) instead of layer by layer at every generated token.
+        gather = getattr(self.trainer.args, "ds3_gather_for_generation", True)
+        with unwrap_model_for_generation(
+            self.trainer.model_wrapped, accelerator, gather_deepspeed3_params=gather
+        ) as model:
+            was_training = model.training
+            model.eval()
+            generator = TransformersGenerator(model, self.trainer.processing_class, batch_size=self.batch_size)
+            try:
+                for start in range(0, len(indices), self.batch_size):
+                    rows = [self.dataset[i] for i in indices[start : start + self.batch_size]]
+                    requests = [GenerationRequest(str(r["id"]), r["prompt"], [r["image"]]) for r in rows]
                     results += [(g.text, g.num_tokens) for g in generator.generate(requests, self.settings)]
-        finally:
-            model.train(was_training)
-        gathered = accelerator.gather_for_metrics(results, use_gather_object=True) if world > 1 else results
+            finally:
+                model.train(was_training)
+        # gather_object, not gather_for_metrics: the latter trims to the *training* dataloader's remainder at the end
+        # of an epoch. Rank order is kept, so the first n are the subset's rows and the padding falls off.
+        gathered = gather_object(results) if world > 1 else results
         return list(gathered)[:n]
 
     def validate(self, step: int) -> dict[str, float]:
@@ -155,7 +162,10 @@ class ValidationCallback(TrainerCallback):
         if not self.trainer.accelerator.is_main_process:
             return {}
         texts = [text for text, _ in answers]
-        columns = {name: list(self.dataset[name]) for name in ("task", "id", "solution", "boxes")}
+        # Every column but the pixels and the prompt, so a reward that reads another column finds it.
+        columns = {
+            name: list(self.dataset[name]) for name in self.dataset.column_names if name not in ("image", "prompt")
+        }
         metrics = task_metrics(
             columns["task"], columns["id"], texts, columns["solution"], columns["boxes"], self.box_scale, self.thinking
         )

@@ -131,6 +131,15 @@ def normalize_label(label: str) -> str:
     return label
 
 
+class FirstTemplate:
+    """Stands in for the ``random.Random`` of the question builders: always the first template (data built with one
+    template per task, and inference, which asks the question such a model was trained on)."""
+
+    @staticmethod
+    def choice(options):
+        return options[0]
+
+
 def report_question(rng: random.Random, thinking: bool = False) -> str:
     """One of the 15 report-generation questions, drawn with ``rng``."""
     return add_think_suffix(rng.choice(REPORT_QUESTIONS), thinking)
