@@ -12,12 +12,15 @@ which is what the test needs. The training script itself runs unchanged.
 
 from __future__ import annotations
 
+import importlib
 import runpy
 import sys
 
 
 def main() -> None:
-    import deepspeed.comm.torch as deepspeed_torch_comm
+    # The module itself: `import deepspeed.comm.torch as m` would bind deepspeed.comm's attribute `torch`, which is
+    # PyTorch, and the patch below would land on the wrong module.
+    deepspeed_torch_comm = importlib.import_module("deepspeed.comm.torch")
 
     # A rename upstream would make this patch a no-op and bring back a 30 s C++ build: fail loudly instead.
     assert hasattr(deepspeed_torch_comm, "build_shm_op"), "deepspeed renamed build_shm_op: update this entry point"
