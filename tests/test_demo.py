@@ -28,6 +28,7 @@ def test_quick_demo_runs_every_stage(tmp_path):
     assert "| grounding soft-F1 |" in comparison and "| report GLEU |" in comparison
     assert "| greedy |" in comparison and "| T=1 |" in comparison and "| GRPO (finding-F1) |" in comparison
     assert "| GRPO report-finding | finding_f1 |" in comparison
+    assert "Does the SFT model read the image?" in comparison and "| report_generation |" in comparison
     for figure in ("reward_curves.png", "heldout.png"):
         assert (tmp_path / "demo-eval" / figure).stat().st_size > 0
     for name in ("sft", "grpo-grounding", "grpo-report", "grpo-report-finding"):

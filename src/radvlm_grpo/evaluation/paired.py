@@ -90,6 +90,16 @@ def paired_difference(
     return _difference(np.mean, len(ids), a_values, b_values, n_resamples, seed)
 
 
+def paired_mean_difference(
+    a_values: Sequence[float], b_values: Sequence[float], n_resamples: int = N_RESAMPLES, seed: int = SEED
+) -> Difference:
+    """Mean of ``b_values`` minus mean of ``a_values``, two measurements of the same rows (in the same order)."""
+    a, b = np.asarray(a_values, dtype=np.float64), np.asarray(b_values, dtype=np.float64)
+    if a.shape != b.shape or not len(a):
+        raise ValueError(f"Paired values need the same, non-zero number of rows; got {len(a)} and {len(b)}.")
+    return _difference(np.mean, len(a), a, b, n_resamples, seed)
+
+
 @dataclass
 class ReportStatistics:
     """What the demo says of one model's synthetic reports."""
