@@ -271,3 +271,24 @@ def test_vocabulary_covers_every_text_and_regions_are_all_drawn():
         for finding in scene.findings:
             assert finding.phrase in words and finding.sentence in words
             assert finding.label is None or finding.label in words
+
+
+def test_grpo_train_offset_gives_grpo_images_the_sft_split_does_not_hold(tmp_path, examples):
+    from datasets import Image as ImageFeature
+    from datasets import load_from_disk
+
+    from radvlm_grpo.data.synthetic import main
+
+    main([str(tmp_path), "--schema", "both", "--train-size", "24", "--validation-size", "8", "--test-size", "8",
+          "--seed", "7", "--grpo-train-offset", "24"])  # fmt: skip
+    sft_data, grpo_data = load_from_disk(str(tmp_path / "sft")), load_from_disk(str(tmp_path / "grpo"))
+    grpo_train = grpo_data["train"].cast_column("image", ImageFeature(decode=False))
+    assert sft_data["train"]["id"] == [row["id"] for row in examples["train"]]  # the SFT split does not move
+    sft_images = {row["image"]["bytes"] for row in examples["train"]}
+    assert len(grpo_train) == 24 and not sft_images & {row["image"]["bytes"] for row in grpo_train}
+    # GRPO's train split is rows 24-47 of the same train stream; validation and test are the SFT split's own.
+    longer = build_examples(SyntheticConfig(train_size=48, validation_size=0, test_size=0, seed=7))["train"]
+    assert grpo_train["id"] == [row["id"] for row in longer[24:]]
+    assert [row["image"]["bytes"] for row in grpo_train] == [row["image"]["bytes"] for row in longer[24:]]
+    for split in ("validation", "test"):
+        assert grpo_data[split]["id"] == sft_data[split]["id"] == [row["id"] for row in examples[split]]

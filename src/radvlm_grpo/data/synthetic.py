@@ -19,7 +19,7 @@ import argparse
 import functools
 import io
 import random
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 from datasets import DatasetDict
@@ -67,6 +67,15 @@ class SyntheticConfig:
         default=0.0, metadata={"help": "Std of per-pixel Gaussian noise (grey levels); makes PNGs ~5x bigger."}
     )
     thinking: bool = field(default=False, metadata={"help": "Append ' /think' to every question (thinking models)."})
+    grpo_train_offset: int = field(
+        default=0,
+        metadata={
+            "help": "Row of the train stream where the GRPO schema's train split starts (validation and test are "
+            "shared). At train_size or more, GRPO's prompts are images the SFT split does not hold: the demo's SFT "
+            "model has seen each of its images ~12 times, and on those GRPO's reward rose while held-out results did "
+            "not move."
+        },
+    )
     varied_templates: bool = field(
         default=True,
         metadata={
@@ -335,15 +344,19 @@ def row_rng(seed: int, split: str, index: int) -> np.random.Generator:
 # Dataset building and CLI.
 
 
-def build_examples(config: SyntheticConfig) -> dict[str, list[dict]]:
-    """Schema-neutral rows per split: id, task, question, answer, boxes and the PNG bytes of the image."""
+def build_examples(config: SyntheticConfig, first_train_row: int = 0) -> dict[str, list[dict]]:
+    """Schema-neutral rows per split: id, task, question, answer, boxes and the PNG bytes of the image. The train
+    split holds rows ``first_train_row`` to ``first_train_row + train_size - 1`` of the train stream."""
     unknown = set(config.tasks) - set(GRPO_TASKS)
     if unknown or not config.tasks:
         raise ValueError(f"Synthetic data covers the tasks {GRPO_TASKS}; got {config.tasks!r}.")
+    if first_train_row < 0:
+        raise ValueError(f"The first train row must be 0 or more; got {first_train_row}.")
     examples: dict[str, list[dict]] = {}
     for split, size in config.split_sizes().items():
         examples[split] = []
-        for index in range(size):
+        start = first_train_row if split == "train" else 0
+        for index in range(start, start + size):
             task = config.tasks[index % len(config.tasks)]
             rng = row_rng(config.seed, split, index)
             scene = make_scene(rng, config, require=REQUIRES.get(task))
@@ -357,9 +370,17 @@ def build_examples(config: SyntheticConfig) -> dict[str, list[dict]]:
     return examples
 
 
+def schema_examples(config: SyntheticConfig, schema: str, examples: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """The rows of one schema: ``examples`` itself, except GRPO's train split when ``grpo_train_offset`` moves it."""
+    if schema != "grpo" or not config.grpo_train_offset:
+        return examples
+    train_only = replace(config, validation_size=0, test_size=0)
+    return {**examples, "train": build_examples(train_only, config.grpo_train_offset)["train"]}
+
+
 def build_synthetic_dataset(config: SyntheticConfig, schema: str = "sft") -> DatasetDict:
     """A ``DatasetDict`` (train/validation/test) in the SFT or GRPO schema of ``radvlm_grpo.vocab.schema``."""
-    return to_dataset_dict(build_examples(config), schema)
+    return to_dataset_dict(schema_examples(config, schema, build_examples(config)), schema)
 
 
 def _parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, SyntheticConfig]:
@@ -386,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     examples = build_examples(config)
     for schema in ("sft", "grpo") if args.schema == "both" else (args.schema,):
         path = f"{args.out_dir}/{schema}" if args.schema == "both" else args.out_dir
-        dataset = to_dataset_dict(examples, schema)
+        dataset = to_dataset_dict(schema_examples(config, schema, examples), schema)
         dataset.save_to_disk(path)
         print(f"Saved {schema.upper()} data {dict(dataset.num_rows)} to {path}")
 
