@@ -40,7 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # The full demo and the quick one CI runs: (SFT steps, GRPO grounding steps and batch, GRPO report steps, test rows).
 # 1,200 SFT steps: at 600 the tiny model had learned the answers' text but not to read the image (its answer loss was
 # the same with another row's image: radvlm_grpo.evaluation.image_reliance), so GRPO could only tune a prior.
-SIZES = {"full": (1200, 40, 64, 40, None), "quick": (4, 2, 16, 2, 16)}
+SIZES = {"full": (1200, 160, 64, 40, None), "quick": (4, 2, 16, 2, 16)}
 TRAIN_ROWS = 1600  # SFT's train split; GRPO's train split is the next 1,600 rows of the same stream
 GROUNDING_TASKS = ["anatomical_grounding", "abnormality_grounding", "phrase_grounding"]
 SKIPPED_METRICS = ["bertscore", "chexbert", "radgraph", "radcliq"]  # need the clinical scorers' weights (the Hub)

@@ -105,6 +105,7 @@ def test_grpo_zero3_two_processes_saves_and_resumes(tmp_path, tiny_model_dir, sy
         "--per_device_train_batch_size", "4",
         "--num_generations", "4",
         "--max_completion_length", "12",
+        "--steps_per_generation", "1",  # one generation round per step, so every step logs its rewards
         "--learning_rate", "0.01",
         "--logging_steps", "1",
         "--save_steps", "2",

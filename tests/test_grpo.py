@@ -28,6 +28,7 @@ def grpo_args(recipe: str, model_dir: Path, data_dir: Path, output_dir: Path, ma
         "--per_device_train_batch_size", "4",
         "--num_generations", "4",
         "--max_completion_length", "12",
+        "--steps_per_generation", "1",  # one generation round per step, so every step logs its rewards
         "--learning_rate", "0.01",
         "--logging_steps", "1",
         "--save_strategy", "no",
