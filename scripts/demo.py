@@ -9,7 +9,8 @@ Stages: build the tiny Qwen3-VL and the synthetic data (GRPO's prompts are image
 SFT, GRPO with soft-F1 on the grounding tasks, GRPO on report generation twice from the same SFT model (GLEU, and
 finding_f1, the demo's weight-free stand-in for RadCliQ), evaluation of the SFT and GRPO models on the held-out test
 split, whether the SFT model reads the image (its answer loss with each row's own image against another row's),
-paired comparisons, figures, and (with --thinking) the cold-start branch. Each stage runs as its own process through the same entry points a user runs on real data.
+paired comparisons, figures, and (with --thinking) the cold-start branch. Each stage runs as its own process through
+the same entry points a user runs on real data.
 
 It reports, with bootstrap 95% intervals: the rise of each GRPO run's training reward (mean of its last 20% of steps
 minus its first 20%); GRPO against SFT on the same held-out rows, paired (greedy and T=1 soft-F1; for reports the

@@ -42,6 +42,25 @@ def synthetic_dir(tmp_path_factory) -> Path:
     return out
 
 
+def tiny_grpo_args(
+    recipe: str, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int, batch_size: int = 4
+) -> list[str]:
+    """``scripts/grpo.py`` arguments shared by the GRPO wiring tests: a demo recipe shrunk to seconds on the tiny model,
+    one generation round per step so that every step logs its rewards."""
+    return [
+        str(REPO_ROOT / "recipes/demo" / recipe),
+        "--model_name_or_path", str(model_dir),
+        "--dataset_name", str(data_dir / "grpo"),
+        "--output_dir", str(output_dir),
+        "--max_steps", str(max_steps),
+        "--per_device_train_batch_size", str(batch_size),
+        "--num_generations", "4",
+        "--max_completion_length", "12",
+        "--steps_per_generation", "1",
+        "--logging_steps", "1",
+    ]  # fmt: skip
+
+
 GROUNDING_SUBJECT = "right lung"
 GROUNDING_ANSWER = "The right lung is located at the coordinates [0.12, 0.2, 0.45, 0.85] on the image."
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_grpo_args
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -97,21 +98,8 @@ def test_sft_zero3_two_processes(tmp_path, tiny_model_dir, synthetic_dir):
 
 def test_grpo_zero3_two_processes_saves_and_resumes(tmp_path, tiny_model_dir, synthetic_dir):
     out = tmp_path / "grpo"
-    args = [
-        REPO_ROOT / "recipes/demo/grpo_grounding.yaml",
-        "--model_name_or_path", tiny_model_dir,
-        "--dataset_name", synthetic_dir / "grpo",
-        "--output_dir", out,
-        "--per_device_train_batch_size", "4",
-        "--num_generations", "4",
-        "--max_completion_length", "12",
-        "--steps_per_generation", "1",  # one generation round per step, so every step logs its rewards
-        "--learning_rate", "0.01",
-        "--logging_steps", "1",
-        "--save_steps", "2",
-        "--report_to", "none",
-    ]  # fmt: skip
-    launch("scripts/grpo.py", *args, "--max_steps", "2")
+    extra = ["--learning_rate", "0.01", "--save_steps", "2", "--report_to", "none"]
+    launch("scripts/grpo.py", *tiny_grpo_args("grpo_grounding.yaml", tiny_model_dir, synthetic_dir, out, 2), *extra)
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 2
     assert json.loads((out / "all_results.json").read_text())["world_size"] == 2
@@ -120,7 +108,9 @@ def test_grpo_zero3_two_processes_saves_and_resumes(tmp_path, tiny_model_dir, sy
     assert_reloads_as_saved(out, tiny_model_dir)
 
     # Two more steps from the ZeRO-3 checkpoint: DeepSpeed reloads its sharded model and optimizer states.
-    resumed = launch("scripts/grpo.py", *args, "--max_steps", "4")
+    resumed = launch(
+        "scripts/grpo.py", *tiny_grpo_args("grpo_grounding.yaml", tiny_model_dir, synthetic_dir, out, 4), *extra
+    )
     assert f"Resuming training from {out / 'checkpoint-2'}" in resumed.stdout + resumed.stderr
     state = json.loads((out / "trainer_state.json").read_text())
     assert state["global_step"] == 4

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_grpo_args
 from safetensors.torch import load_file
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -19,21 +20,8 @@ pytestmark = pytest.mark.slow
 
 
 def grpo_args(recipe: str, model_dir: Path, data_dir: Path, output_dir: Path, max_steps: int, *extra: str) -> list:
-    return [
-        str(REPO_ROOT / "recipes/demo" / recipe),
-        "--model_name_or_path", str(model_dir),
-        "--dataset_name", str(data_dir / "grpo"),
-        "--output_dir", str(output_dir),
-        "--max_steps", str(max_steps),
-        "--per_device_train_batch_size", "4",
-        "--num_generations", "4",
-        "--max_completion_length", "12",
-        "--steps_per_generation", "1",  # one generation round per step, so every step logs its rewards
-        "--learning_rate", "0.01",
-        "--logging_steps", "1",
-        "--save_strategy", "no",
-        *extra,
-    ]  # fmt: skip
+    shared = tiny_grpo_args(recipe, model_dir, data_dir, output_dir, max_steps)
+    return [*shared, "--learning_rate", "0.01", "--save_strategy", "no", *extra]
 
 
 def run_grpo(monkeypatch, args: list) -> dict:

@@ -8,7 +8,7 @@ import torch
 from datasets import load_from_disk
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from radvlm_grpo.evaluation.image_reliance import answer_loss, image_reliance
+from radvlm_grpo.evaluation.image_reliance import answer_losses, image_reliance
 from radvlm_grpo.vocab.schema import assistant_turn
 
 
@@ -20,7 +20,7 @@ def model_and_rows(tiny_model_dir, synthetic_dir):
     return model, processor, rows
 
 
-def test_answer_loss_is_the_mean_log_likelihood_of_the_answer_tokens_only(model_and_rows):
+def test_answer_losses_are_the_mean_log_likelihood_of_the_answer_tokens_only(model_and_rows):
     model, processor, rows = model_and_rows
     row = rows[0]
     full = processor.apply_chat_template([*row["prompt"], assistant_turn(row["solution"])], tokenize=False)
@@ -31,9 +31,9 @@ def test_answer_loss_is_the_mean_log_likelihood_of_the_answer_tokens_only(model_
         logprobs = model(**inputs).logits[0].log_softmax(-1)
     ids = inputs["input_ids"][0]
     by_hand = -torch.stack([logprobs[t - 1, ids[t]] for t in range(n_prompt, len(ids))]).mean()
-    assert answer_loss(model, processor, row["prompt"], row["solution"], row["image"]) == pytest.approx(
-        float(by_hand), rel=1e-5
-    )
+    own, other = answer_losses(model, processor, row["prompt"], row["solution"], [row["image"], rows[1]["image"]])
+    assert own == pytest.approx(float(by_hand), rel=1e-5)
+    assert other != pytest.approx(own, rel=1e-6)  # the second image is scored with it, not with the first
 
 
 def test_a_blind_model_relies_on_nothing_and_a_seeing_one_on_its_image(model_and_rows):
@@ -57,3 +57,11 @@ def test_cli_names_a_missing_split(tiny_model_dir, synthetic_dir):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert "has no split 'nope'" in result.stderr
+
+
+def test_cli_names_a_missing_model_folder(tmp_path, synthetic_dir):
+    command = [sys.executable, "-m", "radvlm_grpo.evaluation.image_reliance", str(tmp_path / "no-such-model"),
+               str(synthetic_dir / "grpo")]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "radvlm_grpo.models.tiny" in result.stderr

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_grpo_args
 from datasets import Dataset
 
 from radvlm_grpo.data.loading import mix_tasks
@@ -56,15 +57,7 @@ def test_each_reward_scores_only_its_own_rows():
 def test_the_demo_joint_recipe_trains_both_tasks(monkeypatch, tmp_path, tiny_model_dir, synthetic_dir):
     out = tmp_path / "joint"
     args = [
-        str(REPO_ROOT / "recipes/demo/grpo_joint.yaml"),
-        "--model_name_or_path", str(tiny_model_dir),
-        "--dataset_name", str(synthetic_dir / "grpo"),
-        "--output_dir", str(out),
-        "--max_steps", "2",
-        "--per_device_train_batch_size", "8",
-        "--num_generations", "4",
-        "--max_completion_length", "12",
-        "--logging_steps", "1",
+        *tiny_grpo_args("grpo_joint.yaml", tiny_model_dir, synthetic_dir, out, max_steps=2, batch_size=8),
         "--save_strategy", "no",
         "--validation_steps", "2",
         "--validation_samples", "8",

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import tiny_grpo_args
 
 from radvlm_grpo.training.validation import task_metrics
 from radvlm_grpo.vocab.schema import PHRASE_GROUNDING, REPORT_GENERATION
@@ -46,15 +47,7 @@ def test_thinking_answers_and_the_qwen_grid_are_read_as_evaluation_reads_them():
 
 def run_grpo(monkeypatch, output_dir: Path, model_dir: Path, data_dir: Path, max_steps: int) -> dict:
     args = [
-        str(REPO_ROOT / "recipes/demo/grpo_grounding.yaml"),
-        "--model_name_or_path", str(model_dir),
-        "--dataset_name", str(data_dir / "grpo"),
-        "--output_dir", str(output_dir),
-        "--max_steps", str(max_steps),
-        "--per_device_train_batch_size", "4",
-        "--num_generations", "4",
-        "--max_completion_length", "12",
-        "--logging_steps", "1",
+        *tiny_grpo_args("grpo_grounding.yaml", model_dir, data_dir, output_dir, max_steps),
         "--save_strategy", "steps",
         "--save_steps", "2",
         "--validation_steps", "2",

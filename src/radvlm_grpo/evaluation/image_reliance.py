@@ -22,6 +22,7 @@ from datasets import load_from_disk
 
 from radvlm_grpo.cli import UserError, run_cli
 from radvlm_grpo.evaluation.paired import Difference, paired_mean_difference
+from radvlm_grpo.models.loading import check_model_source
 from radvlm_grpo.vocab.schema import assistant_turn, check_columns
 
 SHIFT = 7  # the "other" image of row i is that of row (i + SHIFT) mod n: a fixed, different image for every row
@@ -40,35 +41,36 @@ class Reliance:
 
 
 @torch.no_grad()
-def answer_loss(model, processor, prompt: list[dict], answer: str, image) -> float:
-    """Mean negative log-likelihood per token of ``answer`` after ``prompt`` with ``image``."""
-    messages = [*prompt, assistant_turn(answer)]
-    full = processor.apply_chat_template(messages, tokenize=False)
+def answer_losses(model, processor, prompt: list[dict], answer: str, images: list) -> list[float]:
+    """Mean negative log-likelihood per token of ``answer`` after ``prompt``, once with each of ``images`` (of one
+    size, as a dataset's are: the prompt is tokenised once)."""
+    full = processor.apply_chat_template([*prompt, assistant_turn(answer)], tokenize=False)
     question = processor.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
     if not full.startswith(question):
         raise ValueError("The chat template does not render the prompt as a prefix of the full conversation.")
-    inputs = processor(text=[full], images=[image], return_tensors="pt")
-    n_prompt = processor(text=[question], images=[image], return_tensors="pt")["input_ids"].shape[1]
-    labels = inputs["input_ids"].clone()
-    labels[:, :n_prompt] = -100
-    return float(model(**inputs.to(model.device), labels=labels.to(model.device)).loss)
+    n_prompt = None
+    losses = []
+    for image in images:
+        inputs = processor(text=[full], images=[image], return_tensors="pt")
+        if n_prompt is None:
+            n_prompt = processor(text=[question], images=[image], return_tensors="pt")["input_ids"].shape[1]
+        labels = inputs["input_ids"].clone()
+        labels[:, :n_prompt] = -100
+        losses.append(float(model(**inputs.to(model.device), labels=labels.to(model.device)).loss))
+    return losses
 
 
 def image_reliance(model, processor, rows: list[dict], shift: int = SHIFT) -> list[Reliance]:
     """Paired own-image against other-image answer losses of GRPO-schema ``rows``, per task (in first-seen order)."""
     if len(rows) < 2:
         raise UserError("Image reliance needs at least 2 rows (each row is scored with another row's image).")
-    if shift % len(rows) == 0:
-        shift = 1
+    shift = shift % len(rows) or 1  # never the row's own image
     own, other = {}, {}
     for i, row in enumerate(rows):
         swapped = rows[(i + shift) % len(rows)]["image"]
-        own.setdefault(row["task"], []).append(
-            answer_loss(model, processor, row["prompt"], row["solution"], row["image"])
-        )
-        other.setdefault(row["task"], []).append(
-            answer_loss(model, processor, row["prompt"], row["solution"], swapped)
-        )
+        with_own, with_other = answer_losses(model, processor, row["prompt"], row["solution"], [row["image"], swapped])
+        own.setdefault(row["task"], []).append(with_own)
+        other.setdefault(row["task"], []).append(with_other)
     return [Reliance(task, paired_mean_difference(own[task], other[task])) for task in own]
 
 
@@ -95,14 +97,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max_samples", type=int, default=64, help="Rows scored (the first N of the split).")
     parser.add_argument("--markdown", default=None, help="Also write the table, as markdown, to this file.")
     args = parser.parse_args(argv)
+    model_source = check_model_source(args.model)
     data = load_from_disk(args.dataset)
     if args.split not in data:
         raise UserError(f"{args.dataset} has no split {args.split!r}; it has {sorted(data)}.")
     split = data[args.split]
     check_columns(split.column_names, "grpo", args.dataset)
     rows = list(split.select(range(min(args.max_samples, len(split)))))
-    model = AutoModelForImageTextToText.from_pretrained(args.model).eval()
-    processor = AutoProcessor.from_pretrained(args.model)
+    model = AutoModelForImageTextToText.from_pretrained(model_source).eval()
+    processor = AutoProcessor.from_pretrained(model_source)
     print(f"Answer loss with the row's own image against another row's image ({args.split}, {len(rows)} rows):")
     reliances = image_reliance(model, processor, rows)
     for reliance in reliances:
